@@ -1,0 +1,81 @@
+package sparkslim.core.config;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * Every configuration key sparkslim accepts. The same spelling is used in {@code conf/*.yaml}, on the command line
+ * ({@code --eval.seqlen=512}), in log lines and in error messages. Defaults live in {@code conf/defaults.yaml}.
+ */
+public enum ConfigKey {
+  MODEL_PATH("model.path", Type.STRING, "HuggingFace model directory (local path, file:// or hdfs://)"),
+  OUTPUT_PATH("output.path", Type.STRING, "Output directory; _SUCCESS is written last"),
+  EVAL_TEXTS("eval.texts", Type.LIST, "Comma-separated text files to measure perplexity on"),
+  EVAL_SEQLEN("eval.seqlen", Type.INT, "Tokens per evaluation window"),
+  EVAL_MAX_WINDOWS("eval.max-windows", Type.INT, "Evaluate at most this many windows per text (0 = all)"),
+  EVAL_PARTITIONS("eval.partitions", Type.INT, "Spark partitions of the evaluation windows (0 = 2 x default parallelism)"),
+  SPARK_MASTER("spark.master", Type.STRING, "Spark master; empty = the one spark-submit gives, else local[*]"),
+  SPARK_APP_NAME("spark.app-name", Type.STRING, "Spark application name");
+
+  public enum Type { STRING, INT, DOUBLE, BOOLEAN, LIST }
+
+  private final String key;
+  private final Type type;
+  private final String description;
+
+  ConfigKey(String key, Type type, String description) {
+    this.key = key;
+    this.type = type;
+    this.description = description;
+  }
+
+  public String key() {
+    return key;
+  }
+
+  public Type type() {
+    return type;
+  }
+
+  public String description() {
+    return description;
+  }
+
+  public static Optional<ConfigKey> find(String key) {
+    return Arrays.stream(values()).filter(k -> k.key.equals(key)).findFirst();
+  }
+
+  /** The known key closest to {@code key} by edit distance, for "did you mean" hints. */
+  public static String closest(String key) {
+    String best = null;
+    int bestDistance = Integer.MAX_VALUE;
+    for (ConfigKey k : values()) {
+      int d = editDistance(key.toLowerCase(Locale.ROOT), k.key);
+      if (d < bestDistance) {
+        bestDistance = d;
+        best = k.key;
+      }
+    }
+    return best;
+  }
+
+  private static int editDistance(String a, String b) {
+    int[] prev = new int[b.length() + 1];
+    int[] cur = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      prev[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      cur[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+      }
+      int[] t = prev;
+      prev = cur;
+      cur = t;
+    }
+    return prev[b.length()];
+  }
+}

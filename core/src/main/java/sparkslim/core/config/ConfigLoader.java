@@ -1,0 +1,135 @@
+package sparkslim.core.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import sparkslim.core.SparkslimException;
+
+/**
+ * Resolves configuration, later sources overriding earlier ones:
+ * <ol>
+ *   <li>{@code conf/defaults.yaml} (bundled in the jar as {@code sparkslim/defaults.yaml});</li>
+ *   <li>each {@code --config=FILE[,FILE...]} in order (nested YAML maps or dotted keys);</li>
+ *   <li>{@code --key=value} command-line overrides, in order.</li>
+ * </ol>
+ * Unknown keys are rejected with the key, where it came from and the closest known key.
+ */
+public final class ConfigLoader {
+  public static final String DEFAULTS_RESOURCE = "sparkslim/defaults.yaml";
+  public static final String CONFIG_FILES_OPTION = "config";
+  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+
+  private ConfigLoader() {}
+
+  /** Parses {@code --key=value} arguments (a bare {@code --flag} means {@code true}). */
+  public static Config fromArgs(List<String> args) {
+    Map<String, String> overrides = new LinkedHashMap<>();
+    List<String> configFiles = new ArrayList<>();
+    for (String arg : args) {
+      if (!arg.startsWith("--")) {
+        throw new SparkslimException("Unexpected argument '" + arg + "': expected --key=value");
+      }
+      int eq = arg.indexOf('=');
+      String key = eq < 0 ? arg.substring(2) : arg.substring(2, eq);
+      String value = eq < 0 ? "true" : arg.substring(eq + 1);
+      if (key.equals(CONFIG_FILES_OPTION)) {
+        for (String f : value.split(",")) {
+          if (!f.isBlank()) {
+            configFiles.add(f.trim());
+          }
+        }
+      } else {
+        overrides.put(key, value);
+      }
+    }
+    return load(configFiles, overrides);
+  }
+
+  public static Config load(List<String> configFiles, Map<String, String> overrides) {
+    Map<String, String> values = new LinkedHashMap<>();
+    Map<String, String> origins = new LinkedHashMap<>();
+    try (InputStream in = ConfigLoader.class.getClassLoader().getResourceAsStream(DEFAULTS_RESOURCE)) {
+      if (in == null) {
+        throw new IllegalStateException("Missing bundled " + DEFAULTS_RESOURCE + " on the class path");
+      }
+      apply(flatten(YAML.readTree(in), DEFAULTS_RESOURCE), values, origins, "conf/defaults.yaml");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    for (String file : configFiles) {
+      Path p = Path.of(file);
+      if (!Files.isRegularFile(p)) {
+        throw new SparkslimException("Config file " + file + " does not exist (from '--" + CONFIG_FILES_OPTION + "')");
+      }
+      JsonNode tree;
+      try {
+        tree = YAML.readTree(p.toFile());
+      } catch (IOException e) {
+        throw new SparkslimException("Cannot parse config file " + file + ": expected YAML key: value pairs (" + e.getMessage() + ")");
+      }
+      apply(flatten(tree, file), values, origins, file);
+    }
+    apply(overrides, values, origins, "command line");
+    for (ConfigKey k : ConfigKey.values()) {
+      if (!values.containsKey(k.key())) {
+        throw new IllegalStateException("conf/defaults.yaml has no default for '" + k.key() + "'");
+      }
+    }
+    return new Config(values, origins);
+  }
+
+  private static void apply(Map<String, String> source, Map<String, String> values, Map<String, String> origins, String origin) {
+    for (Map.Entry<String, String> e : source.entrySet()) {
+      if (ConfigKey.find(e.getKey()).isEmpty()) {
+        throw new SparkslimException("Unknown config key '" + e.getKey() + "' (from " + origin + "); did you mean '"
+            + ConfigKey.closest(e.getKey()) + "'?");
+      }
+      if (!"conf/defaults.yaml".equals(origin) && !e.getValue().equals(values.get(e.getKey()))) {
+        System.err.println("Overriding: " + e.getKey() + " = " + e.getValue() + " (from " + origin + ")");
+      }
+      values.put(e.getKey(), e.getValue());
+      origins.put(e.getKey(), origin);
+    }
+  }
+
+  /** Nested maps become dotted keys; lists become comma-separated values; null becomes "". */
+  static Map<String, String> flatten(JsonNode tree, String source) {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (tree == null || tree.isNull() || tree.isMissingNode()) {
+      return out;
+    }
+    if (!tree.isObject()) {
+      throw new SparkslimException("Config file " + source + ": expected a map of keys, found " + tree.getNodeType());
+    }
+    flatten("", tree, out);
+    return out;
+  }
+
+  private static void flatten(String prefix, JsonNode node, Map<String, String> out) {
+    Iterator<Map.Entry<String, JsonNode>> it = node.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      String key = prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey();
+      JsonNode v = e.getValue();
+      if (v.isObject()) {
+        flatten(key, v, out);
+      } else if (v.isArray()) {
+        List<String> parts = new ArrayList<>();
+        v.forEach(x -> parts.add(x.asText()));
+        out.put(key, String.join(",", parts));
+      } else {
+        out.put(key, v.isNull() ? "" : v.asText());
+      }
+    }
+  }
+}

@@ -1,0 +1,155 @@
+package sparkslim.core.model;
+
+import java.io.Serializable;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A causal language model in fp32: embed → block 0 … block L−1 → final norm → head. Exposed block by block so that
+ * the drivers can run one block over calibration activations, skip blocks, or swap a compressed block in.
+ */
+public final class CausalLm implements Serializable {
+  private static final long serialVersionUID = 1L;
+  private final ModelSpec spec;
+  private final Map<String, Tensor> globals; // full tensor names
+  private final List<DecoderBlock> blocks;
+  private final Linear head; // (vocabSize, wordEmbedProjDim)
+  private final Linear projectIn; // OPT only, or null
+  private final Linear projectOut; // OPT only, or null
+
+  public CausalLm(ModelSpec spec, Map<String, Tensor> globals, List<DecoderBlock> blocks) {
+    this.spec = spec;
+    this.globals = globals;
+    this.blocks = List.copyOf(blocks);
+    Tensor headWeight = spec.tieWordEmbeddings() ? globals.get(spec.embedTokensName()) : globals.get("lm_head.weight");
+    this.head = new Linear(headWeight, null);
+    boolean projected = spec.architecture() == Architecture.OPT && spec.wordEmbedProjDim() != spec.hiddenSize();
+    this.projectIn = projected ? new Linear(globals.get("model.decoder.project_in.weight"), null) : null;
+    this.projectOut = projected ? new Linear(globals.get("model.decoder.project_out.weight"), null) : null;
+  }
+
+  public ModelSpec spec() {
+    return spec;
+  }
+
+  public List<DecoderBlock> blocks() {
+    return blocks;
+  }
+
+  public Map<String, Tensor> globals() {
+    return globals;
+  }
+
+  public int numBlocks() {
+    return blocks.size();
+  }
+
+  /** Embedding output (seqLen, hiddenSize); for OPT, with learned positions (offset 2) added. */
+  public float[] embed(int[] tokens) {
+    int seqLen = tokens.length;
+    Tensor table = globals.get(spec.embedTokensName());
+    int width = table.cols();
+    float[] e = new float[seqLen * width];
+    for (int p = 0; p < seqLen; p++) {
+      int id = tokens[p];
+      if (id < 0 || id >= spec.vocabSize()) {
+        throw new IllegalArgumentException("Token id " + id + " at position " + p + " is outside the vocabulary [0, " + spec.vocabSize() + ")");
+      }
+      System.arraycopy(table.data(), id * width, e, p * width, width);
+    }
+    if (spec.architecture() == Architecture.LLAMA) {
+      return e;
+    }
+    float[] h = projectIn != null ? projectIn.apply(e, seqLen) : e;
+    if (seqLen > spec.maxPositionEmbeddings()) {
+      throw new IllegalArgumentException("Window of " + seqLen + " tokens exceeds max_position_embeddings " + spec.maxPositionEmbeddings());
+    }
+    float[] pos = globals.get("model.decoder.embed_positions.weight").data();
+    int d = spec.hiddenSize();
+    for (int p = 0; p < seqLen; p++) {
+      int row = (p + ModelSpec.OPT_POSITION_OFFSET) * d;
+      for (int c = 0; c < d; c++) {
+        h[p * d + c] += pos[row + c];
+      }
+    }
+    return h;
+  }
+
+  /** Runs block {@code i} on hidden states (seqLen, hiddenSize). */
+  public float[] block(int i, float[] hidden, int seqLen) {
+    return blocks.get(i).forward(hidden, seqLen);
+  }
+
+  /** The final norm (and OPT's project_out): the last hidden state as transformers returns it. */
+  public float[] finalHidden(float[] hidden, int seqLen) {
+    int d = spec.hiddenSize();
+    if (spec.architecture() == Architecture.LLAMA) {
+      return Ops.rmsNorm(hidden, seqLen, d, globals.get("model.norm.weight").data(), spec.normEps());
+    }
+    float[] h = hidden;
+    if (spec.finalLayerNorm()) {
+      h = Ops.layerNorm(h, seqLen, d, globals.get("model.decoder.final_layer_norm.weight").data(),
+          globals.get("model.decoder.final_layer_norm.bias").data(), spec.normEps());
+    }
+    return projectOut != null ? projectOut.apply(h, seqLen) : h;
+  }
+
+  /** Logits (seqLen, vocabSize) from the final hidden state. */
+  public float[] logits(float[] finalHidden, int seqLen) {
+    return head.apply(finalHidden, seqLen);
+  }
+
+  /** Logits of a window with the blocks in {@code skip} left out (depth-pruning candidates); pass an empty set for the full model. */
+  public float[] logits(int[] tokens, Set<Integer> skip) {
+    int seqLen = tokens.length;
+    float[] h = embed(tokens);
+    for (int i = 0; i < blocks.size(); i++) {
+      if (!skip.contains(i)) {
+        h = block(i, h, seqLen);
+      }
+    }
+    return logits(finalHidden(h, seqLen), seqLen);
+  }
+
+  /** Window NLL: mean cross-entropy of the logits at positions 0..n−2 against the tokens at 1..n−1. */
+  public double windowNll(int[] tokens) {
+    return windowNll(tokens, Set.of());
+  }
+
+  public double windowNll(int[] tokens, Set<Integer> skip) {
+    return meanNextTokenNll(logits(tokens, skip), tokens, spec.vocabSize());
+  }
+
+  /** Mean over positions 0..n−2 of −log softmax(logits[p])[tokens[p+1]], with log-sum-exp in fp64. */
+  public static double meanNextTokenNll(float[] logits, int[] tokens, int vocab) {
+    double total = 0;
+    int n = tokens.length;
+    for (int p = 0; p < n - 1; p++) {
+      int base = p * vocab;
+      float max = Float.NEGATIVE_INFINITY;
+      for (int j = 0; j < vocab; j++) {
+        max = Math.max(max, logits[base + j]);
+      }
+      double sum = 0;
+      for (int j = 0; j < vocab; j++) {
+        sum += Math.exp(logits[base + j] - max);
+      }
+      double logZ = max + Math.log(sum);
+      total += logZ - logits[base + tokens[p + 1]];
+    }
+    return total / (n - 1);
+  }
+
+  /** FLOPs of one full forward pass over {@code seqLen} tokens (matrix products only). */
+  public long flops(int seqLen) {
+    long f = head.flops(seqLen);
+    for (DecoderBlock b : blocks) {
+      f += b.flops(seqLen);
+    }
+    if (projectIn != null) {
+      f += projectIn.flops(seqLen) + projectOut.flops(seqLen);
+    }
+    return f;
+  }
+}
