@@ -12,8 +12,7 @@ public final class LlamaBlock extends DecoderBlock {
   private final Linear gate;
   private final Linear up;
   private final Linear down;
-  private transient volatile float[][] rope;
-  private transient volatile int ropeLen;
+  private transient volatile float[][] rope; // {cos, sin}, each (positions, headDim)
 
   LlamaBlock(ModelSpec spec, Map<String, Tensor> tensors) {
     super(spec, tensors);
@@ -28,10 +27,9 @@ public final class LlamaBlock extends DecoderBlock {
 
   private float[][] rope(int seqLen) {
     float[][] r = rope;
-    if (r == null || ropeLen < seqLen) {
+    if (r == null || r[0].length < seqLen * spec.headDim()) {
       r = Ops.ropeTables(Math.max(seqLen, 1), spec.headDim(), spec.ropeTheta());
       rope = r;
-      ropeLen = seqLen;
     }
     return r;
   }

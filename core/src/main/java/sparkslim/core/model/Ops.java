@@ -1,8 +1,6 @@
 package sparkslim.core.model;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import sparkslim.core.linalg.Blas;
 
 /** Element-wise and attention kernels of the forward pass, on row-major fp32 arrays. */
 public final class Ops {
@@ -125,18 +123,16 @@ public final class Ops {
     int kvWidth = numKvHeads * headDim;
     int group = numHeads / numKvHeads;
     float[] out = new float[seqLen * qWidth];
-    INDArray[] kT = new INDArray[numKvHeads];
-    INDArray[] vs = new INDArray[numKvHeads];
+    float[][] ks = new float[numKvHeads][];
+    float[][] vs = new float[numKvHeads][];
     for (int g = 0; g < numKvHeads; g++) {
-      kT[g] = Nd4j.create(slice(k, seqLen, kvWidth, g * headDim, headDim), new long[] {seqLen, headDim}, 'c').transpose();
-      vs[g] = Nd4j.create(slice(v, seqLen, kvWidth, g * headDim, headDim), new long[] {seqLen, headDim}, 'c');
+      ks[g] = slice(k, seqLen, kvWidth, g * headDim, headDim); // (seqLen, headDim)
+      vs[g] = slice(v, seqLen, kvWidth, g * headDim, headDim);
     }
     for (int h = 0; h < numHeads; h++) {
       int g = h / group;
-      INDArray qh = Nd4j.create(slice(q, seqLen, qWidth, h * headDim, headDim), new long[] {seqLen, headDim}, 'c');
-      INDArray scores = Nd4j.createUninitialized(DataType.FLOAT, new long[] {seqLen, seqLen}, 'c');
-      qh.mmul(kT[g], scores);
-      float[] s = scores.data().asFloat(); // (seqLen, seqLen)
+      float[] qh = slice(q, seqLen, qWidth, h * headDim, headDim);
+      float[] s = Blas.matmulTransposed(qh, seqLen, headDim, ks[g], seqLen); // (seqLen, seqLen)
       for (int i = 0; i < seqLen; i++) {
         int base = i * seqLen;
         float max = Float.NEGATIVE_INFINITY;
@@ -161,10 +157,7 @@ public final class Ops {
           s[base + j] = 0f;
         }
       }
-      INDArray probs = Nd4j.create(s, new long[] {seqLen, seqLen}, 'c');
-      INDArray oh = Nd4j.createUninitialized(DataType.FLOAT, new long[] {seqLen, headDim}, 'c');
-      probs.mmul(vs[g], oh);
-      float[] o = oh.data().asFloat();
+      float[] o = Blas.matmul(s, seqLen, seqLen, vs[g], headDim); // (seqLen, headDim)
       for (int p = 0; p < seqLen; p++) {
         System.arraycopy(o, p * headDim, out, p * qWidth + h * headDim, headDim);
       }

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import sparkslim.core.SparkslimException;
@@ -13,8 +14,9 @@ import sparkslim.core.SparkslimException;
 public final class TextFiles {
   private TextFiles() {}
 
-  public static String read(FileSystem fs, Path path, String key) {
+  public static String read(Path path, Configuration conf, String key) {
     try {
+      FileSystem fs = path.getFileSystem(conf);
       if (!fs.exists(path)) {
         throw new SparkslimException("Text file " + path + " does not exist (from '" + key + "')");
       }

@@ -1,0 +1,64 @@
+package sparkslim.core.linalg;
+
+import static org.bytedeco.openblas.global.openblas.LAPACK_ROW_MAJOR;
+
+import org.bytedeco.openblas.global.openblas;
+
+/**
+ * Cholesky factorization and inverses through LAPACKE in the OpenBLAS that ND4J bundles (never ND4J's own
+ * {@code InvertMatrix}/{@code Cholesky} ops, which are orders of magnitude slower). Row-major, in place.
+ * <p>JVMs must run with {@code OPENBLAS_CORETYPE=Haswell} (OpenBLAS 0.3.19's SkylakeX dpotrf is wrong for n ≥ 33)
+ * and {@code -Xss8m} (multi-threaded LAPACK overflows the default thread stack); the launchers and the build set both.
+ */
+public final class Lapack {
+  private static final byte UPPER = 'U';
+  private static final byte LOWER = 'L';
+  private static final byte NON_UNIT = 'N';
+
+  private Lapack() {}
+
+  /**
+   * Lower Cholesky factor of a symmetric positive definite (n, n) matrix, in place (upper triangle zeroed).
+   * Returns LAPACK's info: 0 on success, k &gt; 0 if the leading minor of order k is not positive definite.
+   */
+  public static int choleskyLower(double[] a, int n) {
+    int info = openblas.LAPACKE_dpotrf(LAPACK_ROW_MAJOR, LOWER, n, a, n);
+    zeroTriangle(a, n, true);
+    return info;
+  }
+
+  /** Upper Cholesky factor (fp32), in place (lower triangle zeroed); returns LAPACK's info. */
+  public static int choleskyUpper(float[] a, int n) {
+    int info = openblas.LAPACKE_spotrf(LAPACK_ROW_MAJOR, UPPER, n, a, n);
+    for (int i = 0; i < n; i++) {
+      for (int j = 0; j < i; j++) {
+        a[i * n + j] = 0f;
+      }
+    }
+    return info;
+  }
+
+  /** Inverse of an SPD matrix from its lower Cholesky factor (fp64, in place, full symmetric result); returns info. */
+  public static int inverseFromLowerCholesky(double[] l, int n) {
+    int info = openblas.LAPACKE_dpotri(LAPACK_ROW_MAJOR, LOWER, n, l, n);
+    for (int i = 0; i < n; i++) {
+      for (int j = i + 1; j < n; j++) {
+        l[i * n + j] = l[j * n + i];
+      }
+    }
+    return info;
+  }
+
+  /** Inverse of a lower-triangular (n, n) matrix, in place; returns info. */
+  public static int invertLowerTriangular(double[] l, int n) {
+    return openblas.LAPACKE_dtrtri(LAPACK_ROW_MAJOR, LOWER, NON_UNIT, n, l, n);
+  }
+
+  private static void zeroTriangle(double[] a, int n, boolean upper) {
+    for (int i = 0; i < n; i++) {
+      for (int j = upper ? i + 1 : 0; upper ? j < n : j < i; j++) {
+        a[i * n + j] = 0;
+      }
+    }
+  }
+}
