@@ -30,6 +30,7 @@ import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.tokenize.TextFiles;
 import sparkslim.core.tokenize.TextTokenizer;
 import sparkslim.jobs.spark.SparkSessions;
+import sparkslim.jobs.spark.TaskThreads;
 
 /**
  * {@code sparkslim eval}: perplexity of a HuggingFace model on text files. The driver validates and tokenizes, the
@@ -121,6 +122,7 @@ public final class EvalJob {
       Broadcast<CausalLm> bcModel = jsc.broadcast(lm);
       JavaRDD<WindowTask> rdd = jsc.parallelize(tasks, partitions);
       List<WindowResult> results = new ArrayList<>(rdd.map(task -> {
+        TaskThreads.configureOnce();
         CausalLm m = bcModel.value();
         double nll = m.windowNll(task.tokens());
         return new WindowResult(task.text(), task.window(), nll, SparkEnv.get().executorId(), ProcessHandle.current().pid());

@@ -5,6 +5,7 @@ import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
 
 import org.bytedeco.openblas.global.openblas;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Matrix products on Java arrays through the {@code cblas_sgemm} of the OpenBLAS that ND4J bundles (bytedeco).
@@ -14,6 +15,15 @@ import org.bytedeco.openblas.global.openblas;
  */
 public final class Blas {
   private Blas() {}
+
+  /** Sets OpenBLAS's thread count for this JVM (it is process-wide; ND4J's handle on the same library). */
+  public static void setThreads(int threads) {
+    Nd4j.factory().blas().setMaxThreads(Math.max(1, threads));
+  }
+
+  public static int threads() {
+    return Nd4j.factory().blas().getMaxThreads();
+  }
 
   /** C = A·Bᵀ with A (m, k), B (n, k); returns C (m, n). The layout of {@code y = x·Wᵀ} for a HF Linear weight W (out, in). */
   public static float[] matmulTransposed(float[] a, int m, int k, float[] b, int n) {

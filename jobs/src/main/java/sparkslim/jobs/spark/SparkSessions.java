@@ -33,6 +33,7 @@ public final class SparkSessions {
     if (master.startsWith("local-cluster")) {
       // executors are separate JVMs started from SPARK_HOME; give them this JVM's class path
       conf.setIfMissing("spark.executor.extraClassPath", System.getProperty("java.class.path"));
+      conf.setIfMissing("spark.scheduler.minRegisteredResourcesRatio", "1.0"); // wait for every executor before the first task
     }
     return SparkSession.builder().config(conf).getOrCreate();
   }

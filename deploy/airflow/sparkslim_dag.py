@@ -1,0 +1,82 @@
+"""sparkslim on Airflow 2.x: a daily `eval` run plus an example sweep over several models.
+
+Deployment glue only: every task is one spark-submit of the sparkslim fat jar
+(./mvnw -Pdist -DskipTests package -> jobs/target/sparkslim-jobs-0.1.0-SNAPSHOT-all.jar),
+copied to SPARKSLIM_JAR on the Airflow workers (or on HDFS). Needs the
+apache-airflow-providers-apache-spark package and a Spark connection (SPARK_CONN_ID) whose
+host is the master (yarn, spark://..., k8s://...).
+
+Job exit codes: 0 ok, 2 user error (bad option/path: a retry will not help), 1 internal failure.
+Each output directory gets _SUCCESS last, so a downstream sensor can wait on <output>/_SUCCESS.
+"""
+from datetime import datetime, timedelta
+
+from airflow import DAG
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.utils.task_group import TaskGroup
+
+SPARKSLIM_JAR = "/opt/sparkslim/sparkslim.jar"
+SPARK_CONN_ID = "spark_default"
+EVAL_TEXTS = "hdfs:///data/imdb.eval.txt"
+
+# Models of the example sweep: one eval task each, model at hdfs:///models/<name>.
+SWEEP_MODELS = ["tiny-llama-imdb", "tiny-llama-imdb-w4", "tiny-llama-imdb-w3"]
+
+# What every sparkslim JVM needs: -Xss8m (multi-threaded LAPACK crashes at the default thread stack)
+# and OPENBLAS_CORETYPE=Haswell (OpenBLAS 0.3.19 SkylakeX dpotrf bug on AVX-512 CPUs).
+SPARK_CONF = {
+    "spark.driver.extraJavaOptions": "-Xss8m",
+    "spark.executor.extraJavaOptions": "-Xss8m -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache",
+    "spark.executorEnv.OPENBLAS_CORETYPE": "Haswell",
+    "spark.yarn.appMasterEnv.OPENBLAS_CORETYPE": "Haswell",
+}
+# The driver's environment: the provider sets it on the spark-submit process (client mode),
+# as spark.yarn.appMasterEnv.* (YARN cluster mode) or spark.kubernetes.driverEnv.* (k8s).
+DRIVER_ENV = {"OPENBLAS_CORETYPE": "Haswell"}
+
+
+def eval_task(task_id, model_path, output_path):
+    """One spark-submit of `sparkslim.jobs.Main eval ...` (application_args: job name, then --key=value)."""
+    return SparkSubmitOperator(
+        task_id=task_id,
+        conn_id=SPARK_CONN_ID,
+        application=SPARKSLIM_JAR,
+        java_class="sparkslim.jobs.Main",
+        name=f"sparkslim-{task_id}",
+        conf=SPARK_CONF,
+        env_vars=DRIVER_ENV,
+        application_args=[
+            "eval",
+            f"--model.path={model_path}",
+            f"--eval.texts={EVAL_TEXTS}",
+            f"--output.path={output_path}",
+        ],
+    )
+
+
+with DAG(
+    dag_id="sparkslim_eval",
+    description="sparkslim: daily perplexity eval and an example model sweep",
+    schedule="@daily",
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "sparkslim", "retries": 1, "retry_delay": timedelta(minutes=10)},
+    tags=["sparkslim", "spark"],
+) as dag:
+    # "{{ ds }}" is rendered by Airflow (application_args is a templated field); plain strings, not f-strings.
+    daily = eval_task(
+        "eval_daily",
+        "hdfs:///models/tiny-llama-imdb",
+        "hdfs:///sparkslim/eval/{{ ds }}",
+    )
+
+    with TaskGroup(group_id="sweep") as sweep:
+        for model in SWEEP_MODELS:
+            eval_task(
+                "eval_" + model.replace("-", "_"),
+                "hdfs:///models/" + model,
+                "hdfs:///sparkslim/eval-sweep/{{ ds }}/" + model,
+            )
+
+    daily >> sweep
