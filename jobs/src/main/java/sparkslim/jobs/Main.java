@@ -3,6 +3,11 @@ package sparkslim.jobs;
 import java.util.Arrays;
 import java.util.List;
 import sparkslim.core.SparkslimException;
+import sparkslim.core.bench.ForwardBenchmark;
+import sparkslim.core.config.Config;
+import sparkslim.core.config.ConfigKey;
+import sparkslim.core.config.ConfigLoader;
+import sparkslim.core.linalg.Blas;
 
 /**
  * Command-line entry point: {@code sparkslim <job> --key=value ...}. Exit codes: 0 success, 2 user error
@@ -32,8 +37,11 @@ public final class Main {
         case "eval":
           EvalJob.run(rest);
           return EXIT_OK;
+        case "bench-forward":
+          benchForward(rest);
+          return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, bench-forward\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -45,6 +53,21 @@ public final class Main {
     }
   }
 
+  /** Runs {@link ForwardBenchmark} with BLAS on all cores and on one thread; prints one JSON line each. */
+  private static void benchForward(List<String> args) {
+    Config c = ConfigLoader.fromArgs(args);
+    int windows = c.integer(ConfigKey.EVAL_MAX_WINDOWS) > 0 ? c.integer(ConfigKey.EVAL_MAX_WINDOWS) : 16;
+    String text = c.list(ConfigKey.EVAL_TEXTS).isEmpty() ? "" : c.list(ConfigKey.EVAL_TEXTS).get(0);
+    if (text.isEmpty()) {
+      throw new SparkslimException("Missing required key 'eval.texts' (" + ConfigKey.EVAL_TEXTS.description() + ")");
+    }
+    int cores = Runtime.getRuntime().availableProcessors();
+    for (int threads : new int[] {cores, 1}) {
+      Blas.setThreads(threads);
+      System.out.println(ForwardBenchmark.run(c.required(ConfigKey.MODEL_PATH), text, windows, c.integer(ConfigKey.EVAL_SEQLEN)));
+    }
+  }
+
   static String usage() {
     return String.join("\n",
         "usage: sparkslim <job> [--config=FILE[,FILE...]] [--key=value ...]",
@@ -52,6 +75,8 @@ public final class Main {
         "  eval   perplexity of a HuggingFace model on text files, windows partitioned over Spark tasks",
         "         --model.path=DIR --eval.texts=FILE[,FILE...] --output.path=OUT [--eval.seqlen=512]",
         "         [--eval.max-windows=N] [--spark.master=local[*]]",
+        "  bench-forward  benchmark (no Spark): forward-pass tokens/s and GFLOP/s next to sgemm GFLOP/s, same run",
+        "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
         "Keys and defaults: conf/defaults.yaml.");
   }
 }

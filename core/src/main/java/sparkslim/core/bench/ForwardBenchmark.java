@@ -8,6 +8,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import sparkslim.core.eval.EvalWindows;
+import sparkslim.core.linalg.Blas;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.tokenize.TextFiles;
@@ -48,7 +49,7 @@ public final class ForwardBenchmark {
         "{\"model\": \"%s\", \"windows\": %d, \"seqlen\": %d, \"seconds\": %.3f, \"tokens_per_second\": %.1f, "
             + "\"forward_gflops\": %.2f, \"sgemm_gflops\": %.2f, \"ratio_to_sgemm_peak\": %.3f, \"mean_nll\": %.6f, \"blas_threads\": %d}",
         modelDir, ws.size(), seqlen, seconds, ws.size() * (double) seqlen / seconds, achieved, peak, achieved / peak,
-        sum / ws.size(), Nd4j.getBlasWrapper().lapack() == null ? -1 : Nd4j.factory().blas().getMaxThreads());
+        sum / ws.size(), Blas.threads());
     return result;
   }
 
