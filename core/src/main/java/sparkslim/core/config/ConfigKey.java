@@ -15,6 +15,18 @@ public enum ConfigKey {
   EVAL_SEQLEN("eval.seqlen", Type.INT, "Tokens per evaluation window"),
   EVAL_MAX_WINDOWS("eval.max-windows", Type.INT, "Evaluate at most this many windows per text (0 = all)"),
   EVAL_PARTITIONS("eval.partitions", Type.INT, "Spark partitions of the evaluation windows (0 = 2 x default parallelism)"),
+  CALIBRATION_TEXT("calibration.text", Type.STRING, "Calibration text file (windows drawn with the SparseGPT sampler)"),
+  CALIBRATION_WINDOWS("calibration.windows", Type.STRING, "Calibration token windows: safetensors 'calibration_windows' [n, seqlen] or Parquet 'tokens'"),
+  CALIBRATION_NUM_SAMPLES("calibration.num-samples", Type.INT, "Number of calibration windows"),
+  CALIBRATION_SEQLEN("calibration.seqlen", Type.INT, "Tokens per calibration window"),
+  CALIBRATION_SEED("calibration.seed", Type.INT, "Seed of the SparseGPT sampler (Python random.seed)"),
+  CALIBRATION_PARTITIONS("calibration.partitions", Type.INT, "Spark partitions of the calibration samples (0 = 2 x default parallelism); results do not depend on it"),
+  PRUNING_METHOD("pruning.method", Type.STRING, "magnitude | wanda | sparsegpt"),
+  PRUNING_SPARSITY("pruning.sparsity", Type.DOUBLE, "Target fraction of zeros per pruned linear, in [0, 1)"),
+  PRUNING_MASK_STRUCTURE("pruning.mask-structure", Type.STRING, "unstructured | N:M (e.g. 2:4)"),
+  PRUNING_DAMPENING_FRACTION("pruning.dampening-fraction", Type.DOUBLE, "SparseGPT: H += fraction * mean(diag H) * I"),
+  PRUNING_BLOCK_SIZE("pruning.block-size", Type.INT, "SparseGPT: columns per lazy-update block"),
+  OUTPUT_DTYPE("output.dtype", Type.STRING, "dtype of the exported model: auto (= input) | float32 | float16 | bfloat16"),
   SPARK_MASTER("spark.master", Type.STRING, "Spark master; empty = the one spark-submit gives, else local[*]"),
   SPARK_APP_NAME("spark.app-name", Type.STRING, "Spark application name");
 

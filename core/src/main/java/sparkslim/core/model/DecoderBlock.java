@@ -1,6 +1,7 @@
 package sparkslim.core.model;
 
 import java.io.Serializable;
+import java.util.List;
 import java.util.Map;
 import sparkslim.core.SparkslimException;
 
@@ -44,8 +45,39 @@ public abstract class DecoderBlock implements Serializable {
     return new Linear(tensor(name + ".weight"), tensors.get(name + ".bias"));
   }
 
+  /** Receives the input of each group of linear layers during {@link #forward(float[], int, InputObserver)}. */
+  @FunctionalInterface
+  public interface InputObserver {
+    /** x: (rows, inFeatures) row-major, the input shared by the linears of {@code group}. */
+    void observe(String group, float[] x, int rows);
+  }
+
+  /** Linear layers of the block (names relative to the block prefix, without ".weight"), in pruning order. */
+  public abstract List<String> linearNames();
+
+  /** The input group a linear reads ("attn_in", "attn_out", "mlp_in", "mlp_act"); linears of a group share statistics. */
+  public abstract String inputGroup(String linear);
+
   /** hidden: (seqLen, hiddenSize) row-major; returns the block output of the same shape. */
-  public abstract float[] forward(float[] hidden, int seqLen);
+  public float[] forward(float[] hidden, int seqLen) {
+    return forward(hidden, seqLen, null);
+  }
+
+  /** As {@link #forward(float[], int)}, reporting each linear group's input to {@code observer} (may be null). */
+  public abstract float[] forward(float[] hidden, int seqLen, InputObserver observer);
+
+  /** A block of the same architecture with some tensors replaced (e.g. pruned weights); names relative to the block prefix. */
+  public DecoderBlock withTensors(Map<String, Tensor> replaced) {
+    Map<String, Tensor> merged = new java.util.LinkedHashMap<>(tensors);
+    merged.putAll(replaced);
+    return of(spec, merged);
+  }
+
+  protected static void observe(InputObserver observer, String group, float[] x, int rows) {
+    if (observer != null) {
+      observer.observe(group, x, rows);
+    }
+  }
 
   /** Floating-point operations of one {@link #forward} call on {@code seqLen} tokens (matrix products only). */
   public abstract long flops(int seqLen);

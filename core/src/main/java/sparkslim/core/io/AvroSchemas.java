@@ -1,0 +1,72 @@
+package sparkslim.core.io;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.parquet.avro.AvroParquetReader;
+import org.apache.parquet.avro.AvroParquetWriter;
+import org.apache.parquet.hadoop.ParquetReader;
+import org.apache.parquet.hadoop.ParquetWriter;
+import org.apache.parquet.hadoop.metadata.CompressionCodecName;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.apache.parquet.hadoop.util.HadoopOutputFile;
+
+/** The project's Avro schemas (resources under {@code sparkslim/avro/}) and Parquet read/write through parquet-avro. */
+public final class AvroSchemas {
+  private AvroSchemas() {}
+
+  public static Schema load(String name) {
+    String resource = "sparkslim/avro/" + name + ".avsc";
+    try (InputStream in = AvroSchemas.class.getClassLoader().getResourceAsStream(resource)) {
+      if (in == null) {
+        throw new IllegalStateException("Missing Avro schema " + resource + " on the class path");
+      }
+      return new Schema.Parser().parse(in);
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot load Avro schema " + resource, e);
+    }
+  }
+
+  /** Writes {@code records} to {@code file} atomically: a hidden temporary file in the same directory, then a rename. */
+  public static void writeAtomically(Path file, Schema schema, List<GenericRecord> records, Configuration conf) {
+    Path tmp = new Path(file.getParent(), "." + file.getName() + ".tmp");
+    try {
+      FileSystem fs = file.getFileSystem(conf);
+      fs.delete(tmp, false);
+      try (ParquetWriter<GenericRecord> writer = AvroParquetWriter.<GenericRecord>builder(HadoopOutputFile.fromPath(tmp, conf))
+          .withSchema(schema)
+          .withCompressionCodec(CompressionCodecName.SNAPPY)
+          .withConf(conf)
+          .build()) {
+        for (GenericRecord r : records) {
+          writer.write(r);
+        }
+      }
+      fs.delete(file, false);
+      if (!fs.rename(tmp, file)) {
+        throw new IOException("rename " + tmp + " -> " + file + " failed");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot write " + file, e);
+    }
+  }
+
+  public static List<GenericRecord> read(Path file, Configuration conf) {
+    List<GenericRecord> rows = new ArrayList<>();
+    try (ParquetReader<GenericRecord> reader = AvroParquetReader.<GenericRecord>builder(HadoopInputFile.fromPath(file, conf)).withConf(conf).build()) {
+      for (GenericRecord r = reader.read(); r != null; r = reader.read()) {
+        rows.add(r);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot read " + file, e);
+    }
+    return rows;
+  }
+}
