@@ -37,11 +37,14 @@ public final class Main {
         case "eval":
           EvalJob.run(rest);
           return EXIT_OK;
+        case "prune":
+          PruneJob.run(rest);
+          return EXIT_OK;
         case "bench-forward":
           benchForward(rest);
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, bench-forward\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, bench-forward\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -75,6 +78,10 @@ public final class Main {
         "  eval   perplexity of a HuggingFace model on text files, windows partitioned over Spark tasks",
         "         --model.path=DIR --eval.texts=FILE[,FILE...] --output.path=OUT [--eval.seqlen=512]",
         "         [--eval.max-windows=N] [--spark.master=local[*]]",
+        "  prune  layer-sequential magnitude | wanda | sparsegpt pruning, shards written per block (resumable)",
+        "         --model.path=DIR --output.path=OUT --pruning.method=M --pruning.sparsity=0.5 [--pruning.mask-structure=2:4]",
+        "         (--calibration.windows=FILE | --calibration.text=FILE [--calibration.num-samples=64 --calibration.seqlen=512])",
+        "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
         "  bench-forward  benchmark (no Spark): forward-pass tokens/s and GFLOP/s next to sgemm GFLOP/s, same run",
         "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
         "Keys and defaults: conf/defaults.yaml.");

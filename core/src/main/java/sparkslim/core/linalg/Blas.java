@@ -38,4 +38,12 @@ public final class Blas {
     openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1f, a, k, b, n, 0f, c, n);
     return c;
   }
+
+  /**
+   * C += alpha·A·B in place, with A (m, k), B (k, n), C (m, n). The SparseGPT lazy batch update
+   * {@code W[:, i2:] -= Err1·U[i1:i2, i2:]} is this with alpha = −1.
+   */
+  public static void addProduct(float[] c, float alpha, float[] a, int m, int k, float[] b, int n) {
+    openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, k, b, n, 1f, c, n);
+  }
 }

@@ -38,6 +38,16 @@ public final class Lapack {
     return info;
   }
 
+  /**
+   * Upper Cholesky factor (fp64) of a symmetric positive definite (n, n) matrix, in place (lower triangle zeroed):
+   * A = Uᵀ·U. Returns LAPACK's info: 0 on success, k &gt; 0 if the leading minor of order k is not positive definite.
+   */
+  public static int choleskyUpper(double[] a, int n) {
+    int info = openblas.LAPACKE_dpotrf(LAPACK_ROW_MAJOR, UPPER, n, a, n);
+    zeroTriangle(a, n, false);
+    return info;
+  }
+
   /** Inverse of an SPD matrix from its lower Cholesky factor (fp64, in place, full symmetric result); returns info. */
   public static int inverseFromLowerCholesky(double[] l, int n) {
     int info = openblas.LAPACKE_dpotri(LAPACK_ROW_MAJOR, LOWER, n, l, n);

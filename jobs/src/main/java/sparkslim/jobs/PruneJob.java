@@ -1,0 +1,254 @@
+package sparkslim.jobs;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import sparkslim.core.SparkslimException;
+import sparkslim.core.config.Config;
+import sparkslim.core.config.ConfigKey;
+import sparkslim.core.config.ConfigLoader;
+import sparkslim.core.eval.EvalTexts;
+import sparkslim.core.io.AvroSchemas;
+import sparkslim.core.io.DType;
+import sparkslim.core.io.OutputDirectory;
+import sparkslim.core.io.TensorShardTable;
+import sparkslim.core.model.CausalLm;
+import sparkslim.core.model.DecoderBlock;
+import sparkslim.core.model.ModelDirectory;
+import sparkslim.core.model.ModelExporter;
+import sparkslim.core.model.Tensor;
+import sparkslim.core.prune.LinearPruner;
+import sparkslim.core.prune.MaskStructure;
+import sparkslim.core.prune.PruningMethod;
+import sparkslim.core.tokenize.TextTokenizer;
+import sparkslim.jobs.driver.CalibrationSource;
+import sparkslim.jobs.driver.LayerSequentialDriver;
+import sparkslim.jobs.spark.PerplexityEvaluator;
+import sparkslim.jobs.spark.SparkSessions;
+
+/**
+ * {@code sparkslim prune}: layer-sequential magnitude / Wanda / SparseGPT pruning on Spark. Writes
+ * {@code OUT/shards/} and {@code OUT/metrics/} block by block (resumable), then {@code OUT/model/} (a HuggingFace
+ * directory), {@code report.json} with the sparsity and eval PPL, the resolved config, and {@code _SUCCESS}.
+ */
+public final class PruneJob {
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private PruneJob() {}
+
+  public static void run(List<String> args) {
+    long t0 = System.nanoTime();
+    Config config = ConfigLoader.fromArgs(args);
+    PruningMethod method = PruningMethod.parse(config.required(ConfigKey.PRUNING_METHOD), ConfigKey.PRUNING_METHOD.key());
+    double sparsity = config.decimal(ConfigKey.PRUNING_SPARSITY);
+    if (!(sparsity >= 0 && sparsity < 1)) {
+      throw new SparkslimException("'pruning.sparsity' is set to " + config.string(ConfigKey.PRUNING_SPARSITY) + " but must be in [0, 1)");
+    }
+    MaskStructure mask = MaskStructure.parse(config.string(ConfigKey.PRUNING_MASK_STRUCTURE), ConfigKey.PRUNING_MASK_STRUCTURE.key());
+    double damp = config.decimal(ConfigKey.PRUNING_DAMPENING_FRACTION);
+    if (!(damp >= 0)) {
+      throw new SparkslimException("'pruning.dampening-fraction' is set to " + damp + " but must be >= 0");
+    }
+    int blockSize = config.integer(ConfigKey.PRUNING_BLOCK_SIZE);
+    if (blockSize <= 0) {
+      throw new SparkslimException("'pruning.block-size' is set to " + blockSize + " but must be > 0");
+    }
+    String modelPath = config.required(ConfigKey.MODEL_PATH);
+    String outputPath = config.required(ConfigKey.OUTPUT_PATH);
+    Configuration hadoopConf = new Configuration();
+    ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf);
+    String dtypeName = config.string(ConfigKey.OUTPUT_DTYPE).trim();
+    DType dtype = dtypeName.equals("auto") ? ModelExporter.storedDtype(model) : DType.parseFloating(dtypeName, ConfigKey.OUTPUT_DTYPE.key());
+    List<int[]> windows = CalibrationSource.windows(config, model, hadoopConf);
+    EvalTexts evalTexts = prepareEval(config, model, hadoopConf);
+    String fingerprint = fingerprint(config, model);
+    String runId = "prune-" + UUID.randomUUID().toString().substring(0, 8);
+    log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
+        sparsity, mask, modelPath, windows.size(), windows.get(0).length, dtype);
+    CausalLm lm = model.loadModel();
+    OutputDirectory out = OutputDirectory.prepare(outputPath, runId, hadoopConf);
+    Path shardsDir = new Path(out.root(), "shards");
+    Path metricsDir = new Path(out.root(), "metrics");
+
+    SparkSession spark = SparkSessions.start(config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME));
+    try {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
+          : 2 * jsc.defaultParallelism();
+      LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp);
+      LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, pruner, dtype, fingerprint, PruneJob::log);
+      List<LayerSequentialDriver.LinearOutcome> linears = new ArrayList<>();
+      List<LayerSequentialDriver.BlockOutcome> blocks = new ArrayList<>();
+      List<DecoderBlock> pruned = driver.run(lm, windows, partitions, new LayerSequentialDriver.BlockSink() {
+        @Override
+        public Path shardFile(int block) {
+          return new Path(shardsDir, String.format("block-%05d.parquet", block));
+        }
+
+        @Override
+        public void write(int block, List<TensorShardTable.Entry> tensors, List<LayerSequentialDriver.LinearOutcome> outcomes) {
+          writeMetrics(new Path(metricsDir, String.format("block-%05d.parquet", block)), runId, method, sparsity, outcomes, hadoopConf);
+          TensorShardTable.write(shardFile(block), runId, fingerprint, block, tensors, hadoopConf);
+        }
+      }, linears, blocks);
+      long tPruned = System.nanoTime();
+
+      ModelExporter.export(model, pruned.size(), i -> pruned.get(i).tensors(), dtype, out.fileSystem(), out.staged("model"),
+          ModelExporter.DEFAULT_MAX_SHARD_BYTES, Map.of());
+      Map<String, Tensor> globals = new java.util.LinkedHashMap<>();
+      model.loadGlobals().forEach((n, t) -> globals.put(n, new Tensor(t.shape(), TensorShardTable.roundTo(t.data(), dtype))));
+      CausalLm prunedLm = new CausalLm(model.spec(), globals, pruned);
+
+      ObjectNode report = JSON.createObjectNode();
+      report.put("job", "prune");
+      report.put("run_id", runId);
+      report.put("model", modelPath);
+      report.put("method", method.configName());
+      report.put("mask_structure", mask.toString());
+      report.put("output_dtype", dtype.hfName());
+      report.put("calibration_windows", windows.size());
+      report.put("calibration_seqlen", windows.get(0).length);
+      ObjectNode sp = report.putObject("sparsity");
+      sp.put("target", mask.isUnstructured() ? sparsity : (double) mask.n() / mask.m());
+      sp.put("actual", actualSparsity(pruned));
+      if (!mask.isUnstructured()) {
+        structureReport(sp.putObject("structure"), pruned, mask);
+      }
+      ObjectNode eval = report.putObject("eval");
+      if (evalTexts != null) {
+        int evalPartitions = Math.min(evalTexts.windows().size(), 2 * jsc.defaultParallelism());
+        List<PerplexityEvaluator.WindowResult> results = PerplexityEvaluator.evaluate(jsc, prunedLm, evalTexts, evalPartitions);
+        PerplexityEvaluator.report(eval, evalTexts, results);
+        for (int t = 0; t < evalTexts.names().size(); t++) {
+          log("%s after pruning: ppl=%.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(results, t));
+        }
+      }
+      long tEval = System.nanoTime();
+      ArrayNode blockNodes = report.putArray("blocks");
+      for (LayerSequentialDriver.BlockOutcome b : blocks) {
+        blockNodes.addObject().put("block", b.block()).put("resumed", b.resumed()).put("statistics", b.statistics()).put("solve", b.solve())
+            .put("propagate", b.propagate()).put("write", b.write());
+      }
+      ObjectNode seconds = report.putObject("seconds");
+      seconds.put("prune", (tPruned - t0) / 1e9);
+      seconds.put("eval", (tEval - tPruned) / 1e9);
+      seconds.put("total", (System.nanoTime() - t0) / 1e9);
+      report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId()).put("calibration_partitions", partitions);
+      out.writeString("resolved-config.yaml", config.toYaml());
+      out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
+      out.commit();
+      log("sparsity %.4f; wrote %s/model, report.json and _SUCCESS", actualSparsity(pruned), out.root());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      out.abort();
+      throw new IllegalStateException(e);
+    } catch (RuntimeException e) {
+      out.abort();
+      throw e;
+    } finally {
+      spark.stop();
+    }
+  }
+
+  private static EvalTexts prepareEval(Config config, ModelDirectory model, Configuration conf) {
+    List<String> texts = config.list(ConfigKey.EVAL_TEXTS);
+    if (texts.isEmpty()) {
+      return null;
+    }
+    try (TextTokenizer tokenizer = TextTokenizer.load(model.fileSystem(), model.tokenizerPath())) {
+      return EvalTexts.prepare(tokenizer, texts, config.integer(ConfigKey.EVAL_SEQLEN), config.integer(ConfigKey.EVAL_MAX_WINDOWS), conf,
+          ConfigKey.EVAL_TEXTS.key());
+    }
+  }
+
+  /** SHA-256 over every setting that changes the pruned tensors; resume refuses shards with another fingerprint. */
+  static String fingerprint(Config c, ModelDirectory model) {
+    StringBuilder sb = new StringBuilder(model.root().toString());
+    for (ConfigKey k : new ConfigKey[] {ConfigKey.PRUNING_METHOD, ConfigKey.PRUNING_SPARSITY, ConfigKey.PRUNING_MASK_STRUCTURE,
+        ConfigKey.PRUNING_DAMPENING_FRACTION, ConfigKey.PRUNING_BLOCK_SIZE, ConfigKey.CALIBRATION_TEXT, ConfigKey.CALIBRATION_WINDOWS,
+        ConfigKey.CALIBRATION_NUM_SAMPLES, ConfigKey.CALIBRATION_SEQLEN, ConfigKey.CALIBRATION_SEED, ConfigKey.OUTPUT_DTYPE}) {
+      sb.append('\n').append(k.key()).append('=').append(c.string(k).trim());
+    }
+    return TensorShardTable.sha256(sb.toString().getBytes(StandardCharsets.UTF_8));
+  }
+
+  static double actualSparsity(List<DecoderBlock> blocks) {
+    long zeros = 0;
+    long total = 0;
+    for (DecoderBlock b : blocks) {
+      for (String linear : b.linearNames()) {
+        for (float v : b.tensors().get(linear + ".weight").data()) {
+          zeros += v == 0f ? 1 : 0;
+          total++;
+        }
+      }
+    }
+    return zeros / (double) total;
+  }
+
+  /** For N:M: how many groups of M consecutive inputs (per output row) hold exactly N, and at least N, zeros. */
+  static void structureReport(ObjectNode node, List<DecoderBlock> blocks, MaskStructure mask) {
+    long groups = 0;
+    long exactly = 0;
+    long atLeast = 0;
+    for (DecoderBlock b : blocks) {
+      for (String linear : b.linearNames()) {
+        Tensor w = b.tensors().get(linear + ".weight");
+        int cols = w.cols();
+        for (int r = 0; r < w.rows(); r++) {
+          for (int g = 0; g + mask.m() <= cols; g += mask.m()) {
+            int zeros = 0;
+            for (int j = 0; j < mask.m(); j++) {
+              zeros += w.data()[r * cols + g + j] == 0f ? 1 : 0;
+            }
+            groups++;
+            exactly += zeros == mask.n() ? 1 : 0;
+            atLeast += zeros >= mask.n() ? 1 : 0;
+          }
+        }
+      }
+    }
+    node.put("n", mask.n()).put("m", mask.m()).put("groups", groups).put("groups_with_exactly_n_zeros", exactly)
+        .put("groups_with_at_least_n_zeros", atLeast);
+  }
+
+  static void writeMetrics(Path file, String runId, PruningMethod method, double sparsity, List<LayerSequentialDriver.LinearOutcome> outcomes,
+                           Configuration conf) {
+    org.apache.avro.Schema schema = AvroSchemas.load("LinearMetrics");
+    List<GenericRecord> rows = new ArrayList<>();
+    for (LayerSequentialDriver.LinearOutcome o : outcomes) {
+      GenericRecord r = new GenericData.Record(schema);
+      r.put("run_id", runId);
+      r.put("block", o.block());
+      r.put("linear", o.linear());
+      r.put("method", method.configName());
+      r.put("target_sparsity", sparsity);
+      r.put("actual_sparsity", o.zeros() / (double) o.numel());
+      r.put("reconstruction_loss", o.reconstructionLoss());
+      r.put("solver_loss", Double.isNaN(o.solverLoss()) ? null : o.solverLoss());
+      r.put("seconds", o.seconds());
+      r.put("fallback", o.fallback());
+      rows.add(r);
+    }
+    AvroSchemas.writeAtomically(file, schema, rows, conf);
+  }
+
+  static void log(String format, Object... args) {
+    System.err.println("[sparkslim prune] " + String.format(format, args));
+  }
+
+  static void log(String message) {
+    System.err.println("[sparkslim prune] " + message);
+  }
+}
