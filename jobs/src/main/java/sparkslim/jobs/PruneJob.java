@@ -87,7 +87,7 @@ public final class PruneJob {
       JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
       int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
           : 2 * jsc.defaultParallelism();
-      LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp);
+      LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp, config.bool(ConfigKey.PRUNING_ZERO_DEAD_COLUMNS));
       LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, pruner, dtype, fingerprint, PruneJob::log);
       List<LayerSequentialDriver.LinearOutcome> linears = new ArrayList<>();
       List<LayerSequentialDriver.BlockOutcome> blocks = new ArrayList<>();
@@ -176,7 +176,7 @@ public final class PruneJob {
   static String fingerprint(Config c, ModelDirectory model) {
     StringBuilder sb = new StringBuilder(model.root().toString());
     for (ConfigKey k : new ConfigKey[] {ConfigKey.PRUNING_METHOD, ConfigKey.PRUNING_SPARSITY, ConfigKey.PRUNING_MASK_STRUCTURE,
-        ConfigKey.PRUNING_DAMPENING_FRACTION, ConfigKey.PRUNING_BLOCK_SIZE, ConfigKey.CALIBRATION_TEXT, ConfigKey.CALIBRATION_WINDOWS,
+        ConfigKey.PRUNING_DAMPENING_FRACTION, ConfigKey.PRUNING_BLOCK_SIZE, ConfigKey.PRUNING_ZERO_DEAD_COLUMNS, ConfigKey.CALIBRATION_TEXT, ConfigKey.CALIBRATION_WINDOWS,
         ConfigKey.CALIBRATION_NUM_SAMPLES, ConfigKey.CALIBRATION_SEQLEN, ConfigKey.CALIBRATION_SEED, ConfigKey.OUTPUT_DTYPE}) {
       sb.append('\n').append(k.key()).append('=').append(c.string(k).trim());
     }

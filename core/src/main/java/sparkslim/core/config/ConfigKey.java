@@ -26,6 +26,7 @@ public enum ConfigKey {
   PRUNING_MASK_STRUCTURE("pruning.mask-structure", Type.STRING, "unstructured | N:M (e.g. 2:4)"),
   PRUNING_DAMPENING_FRACTION("pruning.dampening-fraction", Type.DOUBLE, "SparseGPT: H += fraction * mean(diag H) * I"),
   PRUNING_BLOCK_SIZE("pruning.block-size", Type.INT, "SparseGPT: columns per lazy-update block"),
+  PRUNING_ZERO_DEAD_COLUMNS("pruning.zero-dead-columns", Type.BOOLEAN, "SparseGPT: also zero weights of inputs never active in calibration (reference code rule)"),
   OUTPUT_DTYPE("output.dtype", Type.STRING, "dtype of the exported model: auto (= input) | float32 | float16 | bfloat16"),
   SPARK_MASTER("spark.master", Type.STRING, "Spark master; empty = the one spark-submit gives, else local[*]"),
   SPARK_APP_NAME("spark.app-name", Type.STRING, "Spark application name");

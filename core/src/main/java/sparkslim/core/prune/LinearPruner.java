@@ -14,13 +14,16 @@ public final class LinearPruner implements Serializable {
   private final MaskStructure maskStructure;
   private final int blockSize;
   private final double dampeningFraction;
+  private final boolean zeroDeadColumns;
 
-  public LinearPruner(PruningMethod method, double sparsity, MaskStructure maskStructure, int blockSize, double dampeningFraction) {
+  public LinearPruner(PruningMethod method, double sparsity, MaskStructure maskStructure, int blockSize, double dampeningFraction,
+                      boolean zeroDeadColumns) {
     this.method = method;
     this.sparsity = sparsity;
     this.maskStructure = maskStructure;
     this.blockSize = blockSize;
     this.dampeningFraction = dampeningFraction;
+    this.zeroDeadColumns = zeroDeadColumns;
   }
 
   /** w: (rows, cols) row-major HuggingFace weight; stats: statistics of the layer's input (cols wide). */
@@ -31,7 +34,7 @@ public final class LinearPruner implements Serializable {
       case WANDA:
         return new WandaSolver(sparsity, maskStructure).solve(w, rows, cols, columnNorms(stats));
       case SPARSEGPT:
-        return new SparseGptSolver(sparsity, maskStructure, blockSize, dampeningFraction).solve(w, rows, cols, stats.finish());
+        return new SparseGptSolver(sparsity, maskStructure, blockSize, dampeningFraction, zeroDeadColumns).solve(w, rows, cols, stats.finish());
       default:
         throw new IllegalStateException(method.name());
     }

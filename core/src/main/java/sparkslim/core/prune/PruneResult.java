@@ -7,7 +7,7 @@ import java.util.BitSet;
  *
  * @param weights (outFeatures, inFeatures) row-major pruned weights; every entry in {@code mask} is exactly 0
  * @param mask pruned entries, bit {@code row·inFeatures + col} set = pruned
- * @param loss the solver's own loss estimate. SparseGPT: Σ (w − q)²/d²/2 over all pruned and kept columns as in
+ * @param loss the solver's own loss estimate. SparseGPT: Σ (w − q)²/d²/2 over all entries (kept ones add 0) as in
  *     the reference, which equals ½·tr(ΔW·H·ΔWᵀ) for the damped Hessian H, i.e. ‖ΔW·Xᵀ‖²_F / numSamples for
  *     H = (2 / numSamples)·Σ XᵀX and negligible dampening. Magnitude and Wanda measure no loss: {@code NaN}.
  * @param sparsity the fraction of entries pruned, {@code mask.cardinality() / (outFeatures·inFeatures)}

@@ -12,7 +12,10 @@ import sparkslim.core.linalg.Lapack;
  *
  * <ol>
  *   <li>W = a fp32 copy of the weights (rows, cols); H = a fp64 copy of the Hessian (cols, cols).</li>
- *   <li>Dead inputs: where diag(H) = 0, set H[d,d] = 1 and W[:,d] = 0.</li>
+ *   <li>Dead inputs: where diag(H) = 0, set H[d,d] = 1; with {@code zeroDeadColumns} also W[:,d] = 0 as the reference code
+ *       does. The default keeps those weights: measured on tiny-opt-imdb at 50% (64 windows, fp32), zeroing the
+ *       calibration-dead fc2 columns (up to 62% of a layer's inputs) gives imdb_eval PPL 76.06, keeping them 68.38,
+ *       and the reference table's 68.3 is only reproduced by keeping them.</li>
  *   <li>Dampening: H += dampeningFraction·mean(diag H)·I.</li>
  *   <li>U = upper Cholesky factor of H⁻¹ (dpotrf → dpotri → dpotrf upper, in fp64, then fp32 like the reference).</li>
  *   <li>Blocks [i1, i2) of {@code blockSize} columns: choose the block's mask, walk its columns with the OBS update
@@ -46,6 +49,7 @@ public final class SparseGptSolver {
   private final MaskStructure maskStructure;
   private final int blockSize;
   private final double dampeningFraction;
+  private final boolean zeroDeadColumns;
 
   /** With {@link #DEFAULT_BLOCK_SIZE} and {@link #DEFAULT_DAMPENING_FRACTION}. */
   public SparseGptSolver(double sparsity, MaskStructure maskStructure) {
@@ -59,6 +63,11 @@ public final class SparseGptSolver {
    * @param dampeningFraction ≥ 0, fraction of mean(diag H) added to the diagonal
    */
   public SparseGptSolver(double sparsity, MaskStructure maskStructure, int blockSize, double dampeningFraction) {
+    this(sparsity, maskStructure, blockSize, dampeningFraction, false);
+  }
+
+  /** @param zeroDeadColumns also set W[:, d] = 0 for inputs never active in calibration (the reference code's rule) */
+  public SparseGptSolver(double sparsity, MaskStructure maskStructure, int blockSize, double dampeningFraction, boolean zeroDeadColumns) {
     Masks.checkSparsity("SparseGptSolver", sparsity);
     if (blockSize <= 0 || (!maskStructure.isUnstructured() && blockSize % maskStructure.m() != 0)) {
       throw new IllegalArgumentException("Cannot create SparseGptSolver: '" + BLOCK_SIZE_KEY + "' is set to " + blockSize
@@ -73,6 +82,7 @@ public final class SparseGptSolver {
     this.maskStructure = maskStructure;
     this.blockSize = blockSize;
     this.dampeningFraction = dampeningFraction;
+    this.zeroDeadColumns = zeroDeadColumns;
   }
 
   /**
@@ -93,7 +103,7 @@ public final class SparseGptSolver {
     for (int d = 0; d < cols; d++) {
       if (h[d * cols + d] == 0) { // dead input: never active in calibration
         h[d * cols + d] = 1;
-        for (int r = 0; r < rows; r++) {
+        for (int r = 0; zeroDeadColumns && r < rows; r++) {
           w[r * cols + d] = 0f;
         }
       }
@@ -197,7 +207,7 @@ public final class SparseGptSolver {
       for (int i = 0; i < count; i++) {
         System.arraycopy(u, (i1 + i) * cols + i2, uTail, i * rest, rest);
       }
-      if (false) Blas.addProduct(tail, -1f, err1, rows, count, uTail, rest); // lazy batch update
+      Blas.addProduct(tail, -1f, err1, rows, count, uTail, rest); // lazy batch update
       for (int r = 0; r < rows; r++) {
         System.arraycopy(tail, r * rest, w, r * cols + i2, rest);
       }

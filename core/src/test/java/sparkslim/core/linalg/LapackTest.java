@@ -53,6 +53,22 @@ class LapackTest {
         assertEquals(i == j ? 1 : 0, s, 1e-9);
       }
     }
+    double[] u = a.clone();
+    assertEquals(0, Lapack.choleskyUpper(u, n), "dpotrf upper info");
+    double maxUpperErr = 0; // ‖Uᵀ·U − A‖∞, U upper triangular
+    for (int i = 0; i < n; i++) {
+      for (int j = 0; j < n; j++) {
+        double s = 0;
+        for (int k = 0; k < n; k++) {
+          s += u[k * n + i] * u[k * n + j];
+        }
+        maxUpperErr = Math.max(maxUpperErr, Math.abs(s - a[i * n + j]));
+        if (j < i) {
+          assertEquals(0.0, u[i * n + j], 0.0, "lower triangle zeroed");
+        }
+      }
+    }
+    assertEquals(0, maxUpperErr, 1e-10);
     float[] af = new float[n * n];
     for (int i = 0; i < af.length; i++) {
       af[i] = (float) a[i];
