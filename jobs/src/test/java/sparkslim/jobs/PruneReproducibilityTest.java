@@ -1,0 +1,84 @@
+package sparkslim.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import sparkslim.jobs.driver.LayerSequentialDriver;
+
+/** Bitwise-identical safetensors on local[1], local[2] and local-cluster[2,1,1024]; resume after an injected failure. */
+class PruneReproducibilityTest {
+  @TempDir
+  Path tmp;
+
+  private static String[] args(Path out, String master, String... extra) {
+    String[] base = PruneJobTest.pruneArgs("tiny-llama-imdb", out, "--pruning.method=sparsegpt", "--pruning.sparsity=0.7",
+        "--spark.master=" + master);
+    String[] all = new String[base.length + extra.length];
+    System.arraycopy(base, 0, all, 0, base.length);
+    System.arraycopy(extra, 0, all, base.length, extra.length);
+    return all;
+  }
+
+  private static List<Path> safetensors(Path out) throws IOException {
+    try (Stream<Path> s = Files.list(out.resolve("model"))) {
+      return s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().collect(Collectors.toList());
+    }
+  }
+
+  private static void assertSameModel(Path a, Path b) throws IOException {
+    List<Path> fa = safetensors(a);
+    List<Path> fb = safetensors(b);
+    assertEquals(fa.stream().map(Path::getFileName).collect(Collectors.toList()), fb.stream().map(Path::getFileName).collect(Collectors.toList()));
+    for (int i = 0; i < fa.size(); i++) {
+      assertArrayEquals(Files.readAllBytes(fa.get(i)), Files.readAllBytes(fb.get(i)), fa.get(i).getFileName().toString());
+    }
+  }
+
+  @Test
+  void sameBytesOnAnyMaster() throws IOException {
+    TestSupport.ensureSparkHome();
+    Path one = tmp.resolve("local1");
+    Path two = tmp.resolve("local2");
+    Path cluster = tmp.resolve("cluster");
+    assertEquals(0, TestSupport.sparkslim(args(one, "local[1]")));
+    assertEquals(0, TestSupport.sparkslim(args(two, "local[2]", "--calibration.partitions=5")));
+    assertEquals(0, TestSupport.sparkslim(args(cluster, "local-cluster[2,1,1024]")));
+    assertSameModel(one, two);
+    assertSameModel(one, cluster);
+    System.out.println("identical safetensors on local[1], local[2] (5 partitions), local-cluster[2,1,1024]: " + safetensors(one).size() + " files");
+  }
+
+  @Test
+  void resumesAfterInjectedFailureWithIdenticalOutput() throws IOException {
+    Path full = tmp.resolve("full");
+    Path resumed = tmp.resolve("resumed");
+    assertEquals(0, TestSupport.sparkslim(args(full, "local[2]")));
+    System.setProperty(LayerSequentialDriver.INJECT_FAILURE_PROPERTY, "3");
+    try {
+      assertEquals(Main.EXIT_FAILURE, TestSupport.sparkslim(args(resumed, "local[2]")));
+    } finally {
+      System.clearProperty(LayerSequentialDriver.INJECT_FAILURE_PROPERTY);
+    }
+    assertFalse(Files.exists(resumed.resolve("_SUCCESS")));
+    assertTrue(Files.exists(resumed.resolve("shards").resolve("block-00003.parquet")));
+    assertFalse(Files.exists(resumed.resolve("shards").resolve("block-00004.parquet")));
+    assertEquals(0, TestSupport.sparkslim(args(resumed, "local[2]")));
+    JsonNode blocks = TestSupport.readJson(resumed.resolve("report.json")).get("blocks");
+    for (int b = 0; b < blocks.size(); b++) {
+      assertEquals(b <= 3, blocks.get(b).get("resumed").asBoolean(), "block " + b);
+    }
+    assertSameModel(full, resumed);
+    System.out.println("resumed at block 4 after a failure after block 3: identical safetensors");
+  }
+}
