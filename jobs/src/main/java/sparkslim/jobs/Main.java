@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.List;
 import sparkslim.core.SparkslimException;
 import sparkslim.core.bench.ForwardBenchmark;
+import sparkslim.core.bench.SparseGptBenchmark;
 import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
 import sparkslim.core.config.ConfigLoader;
@@ -43,8 +44,11 @@ public final class Main {
         case "bench-forward":
           benchForward(rest);
           return EXIT_OK;
+        case "bench-sparsegpt":
+          System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
+          return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, bench-forward\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, bench-forward, bench-sparsegpt\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -84,6 +88,7 @@ public final class Main {
         "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
         "  bench-forward  benchmark (no Spark): forward-pass tokens/s and GFLOP/s next to sgemm GFLOP/s, same run",
         "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
+        "  bench-sparsegpt  benchmark (no Spark): one SparseGPT solve of a 4096x11008 linear next to its FLOP bound at sgemm peak",
         "Keys and defaults: conf/defaults.yaml.");
   }
 }
