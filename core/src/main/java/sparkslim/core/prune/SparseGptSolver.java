@@ -216,19 +216,31 @@ public final class SparseGptSolver {
   }
 
   /**
-   * U with H⁻¹ = Uᵀ·U, as in the reference ({@code cholesky → cholesky_inverse → cholesky(upper=True)}); fp64
-   * LAPACK, returned in fp32 for the column loop. {@code h} is overwritten.
+   * U with H⁻¹ = Uᵀ·U (the reference computes it as {@code cholesky → cholesky_inverse → cholesky(upper=True)}).
+   * With P the reversal permutation and P·H·P = L̃·L̃ᵀ, U = P·L̃⁻¹·P is upper triangular with a positive diagonal
+   * and Uᵀ·U = P·(P·H·P)⁻¹·P = H⁻¹, so by uniqueness it is the same factor, for one Cholesky and one triangular
+   * inverse (2n³/3 flops) instead of two Choleskys and an inverse (4n³/3). fp64 LAPACK, returned in fp32.
    */
   private float[] upperCholeskyOfInverse(double[] h, int cols) {
-    checkCholesky(Lapack.choleskyLower(h, cols)); // h = L, H = L·Lᵀ
-    int info = Lapack.inverseFromLowerCholesky(h, cols); // h = H⁻¹
-    if (info != 0) {
-      throw new IllegalStateException("LAPACK dpotri failed with info " + info + " on a " + cols + "×" + cols + " Hessian");
+    int n = cols;
+    double[] a = new double[n * n]; // (n, n), P·H·P
+    for (int i = 0; i < n; i++) {
+      int src = (n - 1 - i) * n + (n - 1);
+      for (int j = 0; j < n; j++) {
+        a[i * n + j] = h[src - j];
+      }
     }
-    checkCholesky(Lapack.choleskyUpper(h, cols)); // h = U, H⁻¹ = Uᵀ·U
-    float[] u = new float[h.length]; // (cols, cols)
-    for (int i = 0; i < h.length; i++) {
-      u[i] = (float) h[i];
+    checkCholesky(Lapack.choleskyLower(a, n)); // a = L̃
+    int info = Lapack.invertLowerTriangular(a, n); // a = L̃⁻¹
+    if (info != 0) {
+      throw new IllegalStateException("LAPACK dtrtri failed with info " + info + " on a " + n + "×" + n + " Cholesky factor");
+    }
+    float[] u = new float[n * n]; // (n, n), U = P·L̃⁻¹·P, upper triangular
+    for (int i = 0; i < n; i++) {
+      int src = (n - 1 - i) * n + (n - 1);
+      for (int j = i; j < n; j++) {
+        u[i * n + j] = (float) a[src - j];
+      }
     }
     return u;
   }

@@ -105,9 +105,11 @@ class HessianAccumulatorTest {
     HessianAccumulator merged = HessianAccumulator.mergeAll(partials(data, numPartitions));
     assertEquals(local.numSamples(), merged.numSamples());
     assertEquals(local.numTokens(), merged.numTokens());
-    if (numPartitions == 1) {
-      assertArrayEquals(local.sum(), merged.sum(), "one partition: bitwise equal"); // 0 + x == x
-    }
+    // exact fixed-point sums: bitwise equal for every partitioning and merge order
+    assertArrayEquals(local.sum(), merged.sum(), numPartitions + " partitions: bitwise equal");
+    java.util.List<HessianAccumulator> reversed = new java.util.ArrayList<>(partials(data, numPartitions));
+    java.util.Collections.reverse(reversed);
+    assertArrayEquals(local.finish(), HessianAccumulator.mergeAll(reversed).finish(), "reversed merge order: bitwise equal");
     assertClose(local.sum(), merged.sum());
     assertClose(local.finish(), merged.finish());
 
