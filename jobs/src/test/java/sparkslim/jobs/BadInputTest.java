@@ -5,9 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -47,20 +45,7 @@ class BadInputTest {
     Path out = tmp.resolve("out");
     String[] args = Stream.concat(Stream.of("eval", "--model.path=" + model, "--eval.texts=" + text, "--output.path=" + out,
         "--spark.master=local[1]"), Arrays.stream(extra)).toArray(String[]::new);
-    PrintStream saved = System.err;
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code;
-    System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    try {
-      code = Main.run(args);
-    } finally {
-      System.setErr(saved);
-    }
-    String message = err.toString(StandardCharsets.UTF_8);
-    System.out.println(message.lines().filter(l -> l.contains("error:")).findFirst().orElse(message));
-    assertEquals(Main.EXIT_USER_ERROR, code, message);
-    assertFalse(Files.exists(out.resolve("_SUCCESS")), "no _SUCCESS after a failed run");
-    return message;
+    return TestSupport.failingRun(out, args);
   }
 
   private String evalText() {

@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,20 +27,7 @@ class PruneBadInputTest {
     String[] args = new String[base.length + extra.length];
     System.arraycopy(base, 0, args, 0, base.length);
     System.arraycopy(extra, 0, args, base.length, extra.length);
-    PrintStream saved = System.err;
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    int code;
-    try {
-      code = Main.run(args);
-    } finally {
-      System.setErr(saved);
-    }
-    String message = err.toString(StandardCharsets.UTF_8);
-    System.out.println(message.lines().filter(l -> l.contains("error:")).findFirst().orElse(message));
-    assertEquals(Main.EXIT_USER_ERROR, code, message);
-    assertFalse(Files.exists(out.resolve("_SUCCESS")));
-    return message;
+    return TestSupport.failingRun(out, args);
   }
 
   private String windows() {

@@ -55,6 +55,27 @@ final class TestSupport {
     return out;
   }
 
+  /**
+   * Runs {@code sparkslim args} expecting a user error: returns stderr after asserting exit code 2 and no
+   * {@code _SUCCESS} in {@code out}.
+   */
+  static String failingRun(java.nio.file.Path out, String... args) {
+    java.io.PrintStream saved = System.err;
+    java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+    int code;
+    System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+    try {
+      code = Main.run(args);
+    } finally {
+      System.setErr(saved);
+    }
+    String message = err.toString(java.nio.charset.StandardCharsets.UTF_8);
+    System.out.println(message.lines().filter(l -> l.contains("error:")).findFirst().orElse(message));
+    org.junit.jupiter.api.Assertions.assertEquals(Main.EXIT_USER_ERROR, code, message);
+    org.junit.jupiter.api.Assertions.assertFalse(Files.exists(out.resolve("_SUCCESS")), "no _SUCCESS after a failed run");
+    return message;
+  }
+
   /** Makes sure local-cluster[...] finds $SPARK_HOME/jars (the build points SPARK_HOME at target/fake-spark-home). */
   static void ensureSparkHome() {
     String home = System.getenv("SPARK_HOME");

@@ -13,7 +13,7 @@ import java.util.BitSet;
  * pruned (ties: lowest column first). The sparsity is ignored.
  *
  * <p>The metric is computed in fp32, as in the reference ({@code torch.abs(W) * torch.sqrt(scaler_row)}), from
- * the norms of {@link sparkslim.core.calib.ColumnNormAccumulator#columnNorms()}.
+ * the norms of {@link LinearPruner#columnNorms} (the square root of the diagonal of ΣXᵀX).
  */
 public final class WandaSolver {
   private static final int COLUMN_BITS = 32;

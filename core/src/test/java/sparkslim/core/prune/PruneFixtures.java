@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.BitSet;
 import java.util.Random;
-import sparkslim.core.calib.ColumnNormAccumulator;
 import sparkslim.core.calib.HessianAccumulator;
 
 /** Random weights and calibration inputs with a fixed seed, and the invariants every solver must keep. */
@@ -63,15 +62,13 @@ final class PruneFixtures {
       }
     }
     HessianAccumulator hessian = new HessianAccumulator(inFeatures);
-    ColumnNormAccumulator norms = new ColumnNormAccumulator(inFeatures);
     int perSample = tokensPerSample * inFeatures;
     for (int s = 0; s < numSamples; s++) {
       float[] sample = new float[perSample];
       System.arraycopy(x, s * perSample, sample, 0, perSample);
       hessian.add(sample, tokensPerSample);
-      norms.add(sample, tokensPerSample);
     }
-    return new Calibration(numSamples, tokensPerSample, inFeatures, x, hessian.finish(), norms.columnNorms());
+    return new Calibration(numSamples, tokensPerSample, inFeatures, x, hessian.finish(), LinearPruner.columnNorms(hessian));
   }
 
   /** tr(ΔW·H·ΔWᵀ) with ΔW = w − q, in fp64: the layer-wise reconstruction error the solvers minimise. */
