@@ -1,4 +1,4 @@
-"""sparkslim on Airflow 2.x: a daily `eval` run plus an example sweep over several models.
+"""sparkslim on Airflow 2.x: a daily `eval` run, an eval sweep over several models, and a pruning sweep over sparsities.
 
 Deployment glue only: every task is one spark-submit of the sparkslim fat jar
 (./mvnw -Pdist -DskipTests package -> jobs/target/sparkslim-jobs-0.1.0-SNAPSHOT-all.jar),
@@ -22,6 +22,12 @@ EVAL_TEXTS = "hdfs:///data/imdb.eval.txt"
 # Models of the example sweep: one eval task each, model at hdfs:///models/<name>.
 SWEEP_MODELS = ["tiny-llama-imdb", "tiny-llama-imdb-w4", "tiny-llama-imdb-w3"]
 
+# Pruning sweep: one `prune` task per (method, sparsity); each writes a model, Parquet shards and report.json.
+PRUNE_MODEL = "hdfs:///models/tiny-llama-imdb"
+CALIBRATION_TEXT = "hdfs:///data/imdb.calib.txt"
+PRUNE_METHODS = ["sparsegpt", "wanda"]
+PRUNE_SPARSITIES = ["0.5", "0.6", "0.7", "0.8"]
+
 # What every sparkslim JVM needs: -Xss8m (multi-threaded LAPACK crashes at the default thread stack)
 # and OPENBLAS_CORETYPE=Haswell (OpenBLAS 0.3.19 SkylakeX dpotrf bug on AVX-512 CPUs).
 SPARK_CONF = {
@@ -35,8 +41,8 @@ SPARK_CONF = {
 DRIVER_ENV = {"OPENBLAS_CORETYPE": "Haswell"}
 
 
-def eval_task(task_id, model_path, output_path):
-    """One spark-submit of `sparkslim.jobs.Main eval ...` (application_args: job name, then --key=value)."""
+def sparkslim_task(task_id, application_args):
+    """One spark-submit of `sparkslim.jobs.Main <job> --key=value ...`."""
     return SparkSubmitOperator(
         task_id=task_id,
         conn_id=SPARK_CONN_ID,
@@ -45,13 +51,25 @@ def eval_task(task_id, model_path, output_path):
         name=f"sparkslim-{task_id}",
         conf=SPARK_CONF,
         env_vars=DRIVER_ENV,
-        application_args=[
-            "eval",
-            f"--model.path={model_path}",
-            f"--eval.texts={EVAL_TEXTS}",
-            f"--output.path={output_path}",
-        ],
+        application_args=application_args,
     )
+
+
+def eval_task(task_id, model_path, output_path):
+    return sparkslim_task(task_id, ["eval", f"--model.path={model_path}", f"--eval.texts={EVAL_TEXTS}", f"--output.path={output_path}"])
+
+
+def prune_task(task_id, method, sparsity, output_path):
+    # A rerun of a failed task resumes after the last block written under output_path.
+    return sparkslim_task(task_id, [
+        "prune",
+        f"--model.path={PRUNE_MODEL}",
+        f"--pruning.method={method}",
+        f"--pruning.sparsity={sparsity}",
+        f"--calibration.text={CALIBRATION_TEXT}",
+        f"--eval.texts={EVAL_TEXTS}",
+        f"--output.path={output_path}",
+    ])
 
 
 with DAG(
@@ -79,4 +97,14 @@ with DAG(
                 "hdfs:///sparkslim/eval-sweep/{{ ds }}/" + model,
             )
 
-    daily >> sweep
+    with TaskGroup(group_id="prune_sweep") as prune_sweep:
+        for method in PRUNE_METHODS:
+            for sparsity in PRUNE_SPARSITIES:
+                prune_task(
+                    f"prune_{method}_{sparsity.replace('.', '')}",
+                    method,
+                    sparsity,
+                    f"hdfs:///sparkslim/prune-sweep/{{{{ ds }}}}/{method}-{sparsity}",
+                )
+
+    daily >> [sweep, prune_sweep]
