@@ -48,6 +48,28 @@ public final class Lapack {
     return info;
   }
 
+  /**
+   * Solves A·X = B for a symmetric positive definite (n, n) matrix A given its upper Cholesky factor U (A = Uᵀ·U, as
+   * {@link #choleskyUpper(double[], int)} leaves it), fp64 {@code dpotrs}. B is (n, nrhs) row-major and is
+   * overwritten with X. Returns LAPACK's info (0 on success, &lt; 0 for a bad argument).
+   */
+  public static int solveWithUpperCholesky(double[] u, int n, double[] b, int nrhs) {
+    return openblas.LAPACKE_dpotrs(LAPACK_ROW_MAJOR, UPPER, n, nrhs, u, n, b, nrhs);
+  }
+
+  /**
+   * Solves A·X = B for a symmetric positive definite (n, n) matrix A in fp64: {@code dpotrf} (upper) then
+   * {@code dpotrs}. A is overwritten with its upper Cholesky factor, B (n, nrhs) row-major with X. Returns LAPACK's
+   * info: 0 on success, k &gt; 0 if the leading minor of order k is not positive definite (B is then unchanged).
+   */
+  public static int solveSpd(double[] a, int n, double[] b, int nrhs) {
+    int info = choleskyUpper(a, n);
+    if (info != 0) {
+      return info;
+    }
+    return solveWithUpperCholesky(a, n, b, nrhs);
+  }
+
   /** Inverse of an SPD matrix from its lower Cholesky factor (fp64, in place, full symmetric result); returns info. */
   public static int inverseFromLowerCholesky(double[] l, int n) {
     int info = openblas.LAPACKE_dpotri(LAPACK_ROW_MAJOR, LOWER, n, l, n);

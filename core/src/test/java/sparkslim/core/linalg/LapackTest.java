@@ -75,4 +75,40 @@ class LapackTest {
     }
     assertEquals(0, Lapack.choleskyUpper(af, n), "spotrf info");
   }
+
+  @ParameterizedTest
+  @ValueSource(ints = {8, 48})
+  void solveSpdSolvesWithSeveralRightHandSides(int n) {
+    Random rnd = new Random(100 + n);
+    int nrhs = 5;
+    double[] a = new double[n * n]; // A = X·Xᵀ/n + I
+    double[] x = new double[n * n];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = rnd.nextGaussian();
+    }
+    for (int i = 0; i < n; i++) {
+      for (int j = 0; j < n; j++) {
+        double s = 0;
+        for (int k = 0; k < n; k++) {
+          s += x[i * n + k] * x[j * n + k];
+        }
+        a[i * n + j] = s / n + (i == j ? 1 : 0);
+      }
+    }
+    double[] b = new double[n * nrhs]; // (n, nrhs)
+    for (int i = 0; i < b.length; i++) {
+      b[i] = rnd.nextGaussian();
+    }
+    double[] solution = b.clone();
+    assertEquals(0, Lapack.solveSpd(a.clone(), n, solution, nrhs));
+    for (int i = 0; i < n; i++) {
+      for (int c = 0; c < nrhs; c++) {
+        double s = 0;
+        for (int k = 0; k < n; k++) {
+          s += a[i * n + k] * solution[k * nrhs + c];
+        }
+        assertEquals(b[i * nrhs + c], s, 1e-10);
+      }
+    }
+  }
 }
