@@ -4,6 +4,7 @@ import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
 
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -45,5 +46,21 @@ public final class Blas {
    */
   public static void addProduct(float[] c, float alpha, float[] a, int m, int k, float[] b, int n) {
     openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, k, b, n, 1f, c, n);
+  }
+
+  /**
+   * C += alpha·A·B on off-heap row-major sub-matrices: C (m, n) starts at element {@code cOffset} of {@code c} with
+   * row stride {@code ldc}; B (k, n) starts at {@code bOffset} of {@code b} with row stride {@code ldb}; A (m, k) is a
+   * dense Java array. No copies of B or C are made.
+   */
+  public static void addProductInPlace(FloatPointer c, long cOffset, int ldc, float alpha, float[] a, int m, int k, FloatPointer b, long bOffset,
+                                       int ldb, int n) {
+    try (FloatPointer aNative = new FloatPointer(a)) {
+      openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, aNative, k, b.position(bOffset), ldb, 1f,
+          c.position(cOffset), ldc);
+    } finally {
+      b.position(0);
+      c.position(0);
+    }
   }
 }

@@ -2,6 +2,7 @@ package sparkslim.core.prune;
 
 import java.util.Arrays;
 import java.util.BitSet;
+import org.bytedeco.javacpp.FloatPointer;
 import sparkslim.core.SparkslimException;
 import sparkslim.core.linalg.Blas;
 import sparkslim.core.linalg.Lapack;
@@ -120,9 +121,13 @@ public final class SparseGptSolver {
 
     BitSet mask = new BitSet(w.length);
     double loss = 0;
-    for (int i1 = 0; i1 < cols; i1 += blockSize) {
-      int i2 = Math.min(i1 + blockSize, cols);
-      loss += pruneBlock(w, u, rows, cols, i1, i2, mask);
+    // W and U off-heap: the lazy batch update runs sgemm in place on strided sub-matrices, with no copies
+    try (FloatPointer wNative = new FloatPointer(w); FloatPointer uNative = new FloatPointer(u)) {
+      for (int i1 = 0; i1 < cols; i1 += blockSize) {
+        int i2 = Math.min(i1 + blockSize, cols);
+        loss += pruneBlock(wNative, u, uNative, rows, cols, i1, i2, mask);
+      }
+      wNative.position(0).get(w);
     }
     return PruneResult.of(w, mask, loss);
   }
@@ -131,13 +136,13 @@ public final class SparseGptSolver {
    * One block [i1, i2): mask choice, the column loop with error feedback within the block, W[:, i1:i2] = Q1 and the
    * lazy batch update W[:, i2:] −= Err1·U[i1:i2, i2:] (Algorithm 1). Returns the block's Σ (w − q)²/d²/2.
    */
-  private double pruneBlock(float[] w, float[] u, int rows, int cols, int i1, int i2, BitSet mask) {
+  private double pruneBlock(FloatPointer w, float[] u, FloatPointer uNative, int rows, int cols, int i1, int i2, BitSet mask) {
     int count = i2 - i1;
     float[] w1 = new float[rows * count]; // (rows, count), W[:, i1:i2], updated in place into Q1
     float[] err1 = new float[rows * count]; // (rows, count)
     float[] d1 = new float[count]; // (count), diag(U1)
     for (int r = 0; r < rows; r++) {
-      System.arraycopy(w, r * cols + i1, w1, r * count, count);
+      w.position((long) r * cols + i1).get(w1, r * count, count);
     }
     for (int i = 0; i < count; i++) {
       d1[i] = u[(i1 + i) * cols + i1 + i];
@@ -195,22 +200,11 @@ public final class SparseGptSolver {
       }
     }
     for (int r = 0; r < rows; r++) {
-      System.arraycopy(w1, r * count, w, r * cols + i1, count);
+      w.position((long) r * cols + i1).put(w1, r * count, count);
     }
     int rest = cols - i2;
-    if (rest > 0) {
-      float[] tail = new float[rows * rest]; // (rows, rest), W[:, i2:]
-      float[] uTail = new float[count * rest]; // (count, rest), U[i1:i2, i2:]
-      for (int r = 0; r < rows; r++) {
-        System.arraycopy(w, r * cols + i2, tail, r * rest, rest);
-      }
-      for (int i = 0; i < count; i++) {
-        System.arraycopy(u, (i1 + i) * cols + i2, uTail, i * rest, rest);
-      }
-      Blas.addProduct(tail, -1f, err1, rows, count, uTail, rest); // lazy batch update
-      for (int r = 0; r < rows; r++) {
-        System.arraycopy(tail, r * rest, w, r * cols + i2, rest);
-      }
+    if (rest > 0) { // lazy batch update W[:, i2:] −= Err1·U[i1:i2, i2:]
+      Blas.addProductInPlace(w, i2, cols, -1f, err1, rows, count, uNative, (long) i1 * cols + i2, cols, rest);
     }
     return loss;
   }
