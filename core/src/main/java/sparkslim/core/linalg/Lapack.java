@@ -93,4 +93,20 @@ public final class Lapack {
       }
     }
   }
+
+  /** Lower Cholesky factor (fp32), in place (upper triangle zeroed); returns LAPACK's info. */
+  public static int choleskyLower(float[] a, int n) {
+    int info = openblas.LAPACKE_spotrf(LAPACK_ROW_MAJOR, LOWER, n, a, n);
+    for (int i = 0; i < n; i++) {
+      for (int j = i + 1; j < n; j++) {
+        a[i * n + j] = 0f;
+      }
+    }
+    return info;
+  }
+
+  /** Inverse of a lower-triangular (n, n) fp32 matrix, in place; returns info. */
+  public static int invertLowerTriangular(float[] l, int n) {
+    return openblas.LAPACKE_strtri(LAPACK_ROW_MAJOR, LOWER, NON_UNIT, n, l, n);
+  }
 }
