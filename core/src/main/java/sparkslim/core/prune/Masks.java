@@ -70,4 +70,47 @@ final class Masks {
       w[i] = 0f;
     }
   }
+
+  /**
+   * The value {@code Arrays.sort(copy)[k]} would give, in expected linear time (quickselect with median-of-three
+   * pivots on a copy); {@code values} is not modified. Scores here are finite, so the float order is total.
+   */
+  static float kthSmallest(float[] values, int k) {
+    float[] a = values.clone();
+    int lo = 0;
+    int hi = a.length - 1;
+    while (lo < hi) {
+      int mid = (lo + hi) >>> 1;
+      float pivot = median(a[lo], a[mid], a[hi]);
+      int i = lo;
+      int j = hi;
+      while (i <= j) {
+        while (a[i] < pivot) {
+          i++;
+        }
+        while (a[j] > pivot) {
+          j--;
+        }
+        if (i <= j) {
+          float t = a[i];
+          a[i] = a[j];
+          a[j] = t;
+          i++;
+          j--;
+        }
+      }
+      if (k <= j) {
+        hi = j;
+      } else if (k >= i) {
+        lo = i;
+      } else {
+        return a[k];
+      }
+    }
+    return a[k];
+  }
+
+  private static float median(float x, float y, float z) {
+    return Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+  }
 }

@@ -1,6 +1,5 @@
 package sparkslim.core.prune;
 
-import java.util.Arrays;
 import java.util.BitSet;
 import org.bytedeco.javacpp.FloatPointer;
 import sparkslim.core.SparkslimException;
@@ -156,9 +155,7 @@ public final class SparseGptSolver {
           score[r * count + i] = x * x / (d1[i] * d1[i]);
         }
       }
-      float[] sorted = score.clone();
-      Arrays.sort(sorted);
-      float thr = sorted[(int) ((double) score.length * sparsity)];
+      float thr = Masks.kthSmallest(score, (int) ((double) score.length * sparsity)); // = sort(score)[⌊numel·s⌋]
       for (int k = 0; k < score.length; k++) {
         mask1[k] = score[k] <= thr;
       }
