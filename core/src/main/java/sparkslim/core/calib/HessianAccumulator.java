@@ -44,6 +44,7 @@ public final class HessianAccumulator implements Serializable {
   private final int inFeatures;
   private final ExactSums sum; // (inFeatures, inFeatures), upper triangle of Σ XᵀX; lower triangle zero
   private transient double[] scratch; // (inFeatures, inFeatures), one sequence's XᵀX
+  private transient double[] totals; // (inFeatures, inFeatures), sum decoded once; cleared by add and merge
   private long numSamples;
   private long numTokens;
 
@@ -95,6 +96,7 @@ public final class HessianAccumulator implements Serializable {
     }
     this.numSamples += 1;
     this.numTokens += numTokens;
+    this.totals = null;
     return this;
   }
 
@@ -110,6 +112,7 @@ public final class HessianAccumulator implements Serializable {
           + inFeatures + ", other has inFeatures " + other.inFeatures);
     }
     sum.merge(other.sum);
+    this.totals = null;
     this.numSamples += other.numSamples;
     this.numTokens += other.numTokens;
     return this;
@@ -162,10 +165,13 @@ public final class HessianAccumulator implements Serializable {
   }
 
   private double[] symmetric(double scale) {
+    if (totals == null) { // decoding the fixed-point sums is the costly part; q/k/v (and gate/up) share one accumulator
+      totals = sum.toDoubles();
+    }
     double[] full = new double[inFeatures * inFeatures]; // (inFeatures, inFeatures)
     for (int i = 0; i < inFeatures; i++) {
       for (int j = i; j < inFeatures; j++) {
-        double value = scale * sum.toDouble(i * inFeatures + j);
+        double value = scale * totals[i * inFeatures + j];
         full[i * inFeatures + j] = value;
         full[j * inFeatures + i] = value;
       }
