@@ -33,7 +33,11 @@ import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
 import sparkslim.core.prune.PruningMethod;
 import sparkslim.core.tokenize.TextTokenizer;
+import sparkslim.core.prune.sparsellm.FfnKind;
+import sparkslim.core.prune.sparsellm.SparseLlmOptions;
+import sparkslim.core.prune.sparsellm.SparseLlmSolver;
 import sparkslim.jobs.driver.CalibrationSource;
+import sparkslim.jobs.driver.FfnAlternation;
 import sparkslim.jobs.driver.LayerSequentialDriver;
 import sparkslim.jobs.spark.PerplexityEvaluator;
 import sparkslim.jobs.spark.SparkSessions;
@@ -65,12 +69,29 @@ public final class PruneJob {
     if (blockSize <= 0) {
       throw new SparkslimException("'pruning.block-size' is set to " + blockSize + " but must be > 0");
     }
+    String layers = config.string(ConfigKey.PRUNING_LAYERS).trim();
+    if (!layers.equals("all") && !layers.equals("first-half")) {
+      throw new SparkslimException("'pruning.layers' is set to '" + layers + "' but must be 'all' or 'first-half'");
+    }
     String modelPath = config.required(ConfigKey.MODEL_PATH);
     String outputPath = config.required(ConfigKey.OUTPUT_PATH);
     Configuration hadoopConf = new Configuration();
     ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf);
     String dtypeName = config.string(ConfigKey.OUTPUT_DTYPE).trim();
     DType dtype = dtypeName.equals("auto") ? ModelExporter.storedDtype(model) : DType.parseFloating(dtypeName, ConfigKey.OUTPUT_DTYPE.key());
+    LayerSequentialDriver.SparseLlm sparseLlm = null;
+    if (method == PruningMethod.SPARSELLM) {
+      FfnKind kind = FfnKind.of(model.spec(), new Path(model.root(), "config.json").toString());
+      SparseLlmOptions options = SparseLlmOptions.resolve(kind, config.string(ConfigKey.PRUNING_SPARSELLM_ALPHA),
+          config.string(ConfigKey.PRUNING_SPARSELLM_BETA), config.string(ConfigKey.PRUNING_SPARSELLM_GAMMA),
+          config.string(ConfigKey.PRUNING_SPARSELLM_ITERATIONS), config.integer(ConfigKey.PRUNING_SPARSELLM_S_GRADIENT_STEPS),
+          config.decimal(ConfigKey.PRUNING_SPARSELLM_S_LEARNING_RATE));
+      sparseLlm = new LayerSequentialDriver.SparseLlm(kind, options, new SparseLlmSolver(options,
+          new LinearPruner(method, sparsity, mask, blockSize, damp, config.bool(ConfigKey.PRUNING_ZERO_DEAD_COLUMNS)).sparseGpt()));
+      log("sparsellm: %s FFN, alpha %s, beta %s, gamma %s, %d iterations", kind, options.alpha(), options.beta(), options.gamma(),
+          options.iterations());
+    }
+    int prunedBlocks = layers.equals("all") ? model.spec().numLayers() : model.spec().numLayers() / 2;
     List<int[]> windows = CalibrationSource.windows(config, model, hadoopConf);
     EvalTexts evalTexts = prepareEval(config, model, hadoopConf);
     String fingerprint = fingerprint(config, model);
@@ -88,7 +109,9 @@ public final class PruneJob {
       int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
           : 2 * jsc.defaultParallelism();
       LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp, config.bool(ConfigKey.PRUNING_ZERO_DEAD_COLUMNS));
-      LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, pruner, dtype, fingerprint, PruneJob::log);
+      LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, pruner, dtype, fingerprint, sparseLlm, prunedBlocks,
+          PruneJob::log);
+      List<FfnAlternation.Iteration> alternations = new ArrayList<>();
       List<LayerSequentialDriver.LinearOutcome> linears = new ArrayList<>();
       List<LayerSequentialDriver.BlockOutcome> blocks = new ArrayList<>();
       List<DecoderBlock> pruned = driver.run(lm, windows, partitions, new LayerSequentialDriver.BlockSink() {
@@ -101,6 +124,12 @@ public final class PruneJob {
         public void write(int block, List<TensorShardTable.Entry> tensors, List<LayerSequentialDriver.LinearOutcome> outcomes) {
           writeMetrics(new Path(metricsDir, String.format("block-%05d.parquet", block)), runId, method, sparsity, outcomes, hadoopConf);
           TensorShardTable.write(shardFile(block), runId, fingerprint, block, tensors, hadoopConf);
+        }
+
+        @Override
+        public void writeSparseLlm(int block, List<FfnAlternation.Iteration> iterations) {
+          writeSparseLlmMetrics(new Path(metricsDir, String.format("sparsellm-block-%05d.parquet", block)), runId, iterations, hadoopConf);
+          alternations.addAll(iterations);
         }
       }, linears, blocks);
       long tPruned = System.nanoTime();
@@ -117,6 +146,11 @@ public final class PruneJob {
       report.put("model", modelPath);
       report.put("method", method.configName());
       report.put("mask_structure", mask.toString());
+      report.put("layers", layers);
+      report.put("pruned_blocks", prunedBlocks);
+      if (sparseLlm != null) {
+        sparseLlmReport(report.putObject("sparsellm"), sparseLlm, alternations);
+      }
       report.put("output_dtype", dtype.hfName());
       report.put("calibration_windows", windows.size());
       report.put("calibration_seqlen", windows.get(0).length);
@@ -176,7 +210,9 @@ public final class PruneJob {
   static String fingerprint(Config c, ModelDirectory model) {
     StringBuilder sb = new StringBuilder(model.root().toString());
     for (ConfigKey k : new ConfigKey[] {ConfigKey.PRUNING_METHOD, ConfigKey.PRUNING_SPARSITY, ConfigKey.PRUNING_MASK_STRUCTURE,
-        ConfigKey.PRUNING_DAMPENING_FRACTION, ConfigKey.PRUNING_BLOCK_SIZE, ConfigKey.PRUNING_ZERO_DEAD_COLUMNS, ConfigKey.CALIBRATION_TEXT, ConfigKey.CALIBRATION_WINDOWS,
+        ConfigKey.PRUNING_DAMPENING_FRACTION, ConfigKey.PRUNING_BLOCK_SIZE, ConfigKey.PRUNING_ZERO_DEAD_COLUMNS, ConfigKey.PRUNING_LAYERS, ConfigKey.PRUNING_SPARSELLM_ALPHA,
+        ConfigKey.PRUNING_SPARSELLM_BETA, ConfigKey.PRUNING_SPARSELLM_GAMMA, ConfigKey.PRUNING_SPARSELLM_ITERATIONS,
+        ConfigKey.PRUNING_SPARSELLM_S_GRADIENT_STEPS, ConfigKey.PRUNING_SPARSELLM_S_LEARNING_RATE, ConfigKey.CALIBRATION_TEXT, ConfigKey.CALIBRATION_WINDOWS,
         ConfigKey.CALIBRATION_NUM_SAMPLES, ConfigKey.CALIBRATION_SEQLEN, ConfigKey.CALIBRATION_SEED, ConfigKey.OUTPUT_DTYPE}) {
       sb.append('\n').append(k.key()).append('=').append(c.string(k).trim());
     }
@@ -221,6 +257,35 @@ public final class PruneJob {
     }
     node.put("n", mask.n()).put("m", mask.m()).put("groups", groups).put("groups_with_exactly_n_zeros", exactly)
         .put("groups_with_at_least_n_zeros", atLeast);
+  }
+
+  static void sparseLlmReport(ObjectNode node, LayerSequentialDriver.SparseLlm sparseLlm, List<FfnAlternation.Iteration> alternations) {
+    node.put("ffn_kind", sparseLlm.kind().name());
+    node.put("alpha", sparseLlm.options().alpha()).put("beta", sparseLlm.options().beta()).put("gamma", sparseLlm.options().gamma())
+        .put("iterations", sparseLlm.options().iterations());
+    ArrayNode blocks = node.putArray("objective");
+    Map<Integer, ArrayNode> byBlock = new java.util.TreeMap<>();
+    for (FfnAlternation.Iteration it : alternations) {
+      byBlock.computeIfAbsent(it.block(), b -> blocks.addObject().put("block", b).putArray("values")).add(it.objective());
+    }
+  }
+
+  static void writeSparseLlmMetrics(Path file, String runId, List<FfnAlternation.Iteration> iterations, Configuration conf) {
+    org.apache.avro.Schema schema = AvroSchemas.load("SparseLlmIteration");
+    List<GenericRecord> rows = new ArrayList<>();
+    for (FfnAlternation.Iteration it : iterations) {
+      GenericRecord r = new GenericData.Record(schema);
+      r.put("run_id", runId);
+      r.put("block", it.block());
+      r.put("iteration", it.iteration());
+      r.put("objective", it.objective());
+      r.put("weight_terms", new java.util.LinkedHashMap<>(it.weightTerms()));
+      r.put("rejected", new ArrayList<>(it.rejected()));
+      r.put("bytes_collected", it.bytesCollected());
+      r.put("seconds", it.seconds());
+      rows.add(r);
+    }
+    AvroSchemas.writeAtomically(file, schema, rows, conf);
   }
 
   static void writeMetrics(Path file, String runId, PruningMethod method, double sparsity, List<LayerSequentialDriver.LinearOutcome> outcomes,

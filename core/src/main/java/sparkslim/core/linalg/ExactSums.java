@@ -99,4 +99,36 @@ public final class ExactSums implements Serializable {
     }
     return out;
   }
+
+  /** A copy of entries [from, to), e.g. to ship a large sum to the driver in pieces. */
+  public ExactSums slice(int from, int to) {
+    if (from < 0 || to < from || to > hi.length) {
+      throw new IllegalArgumentException("Cannot slice [" + from + ", " + to + ") of " + hi.length + " sums");
+    }
+    ExactSums part = new ExactSums(to - from);
+    System.arraycopy(hi, from, part.hi, 0, to - from);
+    System.arraycopy(lo, from, part.lo, 0, to - from);
+    return part;
+  }
+
+  /** this[offset + i] += part[i] for every entry of {@code part} (merge of a {@link #slice}). */
+  public ExactSums mergeAt(int offset, ExactSums part) {
+    if (offset < 0 || offset + part.size() > size()) {
+      throw new IllegalArgumentException("Cannot merge " + part.size() + " sums at offset " + offset + " into size " + size());
+    }
+    for (int i = 0; i < part.hi.length; i++) {
+      int k = offset + i;
+      long newLo = lo[k] + part.lo[i];
+      hi[k] += part.hi[i] + (Long.compareUnsigned(newLo, lo[k]) < 0 ? 1 : 0);
+      lo[k] = newLo;
+    }
+    return this;
+  }
+
+  /** Writes {@link #toDouble} of every entry to {@code target[offset + i]}. */
+  public void decodeInto(double[] target, int offset) {
+    for (int i = 0; i < hi.length; i++) {
+      target[offset + i] = toDouble(i);
+    }
+  }
 }

@@ -26,6 +26,15 @@ public final class LinearPruner implements Serializable {
     this.zeroDeadColumns = zeroDeadColumns;
   }
 
+  /** The SparseGPT solver with this pruner's settings (SparseLLM's per-linear pruning step). */
+  public SparseGptSolver sparseGpt() {
+    return new SparseGptSolver(sparsity, maskStructure, blockSize, dampeningFraction, zeroDeadColumns);
+  }
+
+  public PruningMethod method() {
+    return method;
+  }
+
   /** w: (rows, cols) row-major HuggingFace weight; stats: statistics of the layer's input (cols wide). */
   public PruneResult prune(float[] w, int rows, int cols, HessianAccumulator stats) {
     switch (method) {
@@ -34,6 +43,7 @@ public final class LinearPruner implements Serializable {
       case WANDA:
         return new WandaSolver(sparsity, maskStructure).solve(w, rows, cols, columnNorms(stats));
       case SPARSEGPT:
+      case SPARSELLM: // SparseLLM prunes attention with SparseGPT (docs/sparsellm.md §1.1 step 3.2); its FFNs go through SparseLlmSolver
         return new SparseGptSolver(sparsity, maskStructure, blockSize, dampeningFraction, zeroDeadColumns).solve(w, rows, cols, stats.finish());
       default:
         throw new IllegalStateException(method.name());

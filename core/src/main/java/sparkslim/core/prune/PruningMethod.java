@@ -6,7 +6,7 @@ import sparkslim.core.SparkslimException;
 
 /** The value of {@code pruning.method}. */
 public enum PruningMethod {
-  MAGNITUDE, WANDA, SPARSEGPT;
+  MAGNITUDE, WANDA, SPARSEGPT, SPARSELLM;
 
   public static PruningMethod parse(String text, String key) {
     for (PruningMethod m : values()) {

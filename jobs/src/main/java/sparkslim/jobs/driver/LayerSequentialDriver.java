@@ -22,6 +22,9 @@ import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.Tensor;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.PruneResult;
+import sparkslim.core.prune.sparsellm.FfnKind;
+import sparkslim.core.prune.sparsellm.SparseLlmOptions;
+import sparkslim.core.prune.sparsellm.SparseLlmSolver;
 import sparkslim.jobs.spark.TaskThreads;
 
 /**
@@ -56,7 +59,13 @@ public final class LayerSequentialDriver {
     Path shardFile(int block);
 
     void write(int block, List<TensorShardTable.Entry> tensors, List<LinearOutcome> linears);
+
+    /** The SparseLLM alternations of block {@code b}'s FFN; called before {@link #write}. */
+    default void writeSparseLlm(int block, List<FfnAlternation.Iteration> iterations) {}
   }
+
+  /** SparseLLM settings: the FFN kind, the alternation's options and solver (null for the other methods). */
+  public record SparseLlm(FfnKind kind, SparseLlmOptions options, SparseLlmSolver solver) {}
 
   private final JavaSparkContext jsc;
   private final Configuration hadoopConf;
@@ -64,9 +73,17 @@ public final class LayerSequentialDriver {
   private final DType outputDtype;
   private final String fingerprint;
   private final Consumer<String> log;
+  private final SparseLlm sparseLlm;
+  private final int prunedBlocks;
 
+  /**
+   * @param sparseLlm SparseLLM settings when pruning.method is sparsellm, else null
+   * @param prunedBlocks blocks [0, prunedBlocks) are pruned, the rest kept dense ('pruning.layers')
+   */
   public LayerSequentialDriver(JavaSparkContext jsc, Configuration hadoopConf, LinearPruner pruner, DType outputDtype, String fingerprint,
-                               Consumer<String> log) {
+                               SparseLlm sparseLlm, int prunedBlocks, Consumer<String> log) {
+    this.sparseLlm = sparseLlm;
+    this.prunedBlocks = prunedBlocks;
     this.jsc = jsc;
     this.hadoopConf = hadoopConf;
     this.pruner = pruner;
@@ -102,16 +119,24 @@ public final class LayerSequentialDriver {
       jsc.setJobGroup("block-" + b, "sparkslim prune: block " + b + "/" + lm.numBlocks(), false);
       long t0 = System.nanoTime();
       DecoderBlock result = resume(b, dense, prefix, sink);
+      boolean resumed = result != null;
       double statsSeconds = 0;
       double solveSeconds = 0;
       double writeSeconds = 0;
-      if (result == null) {
+      if (result == null && b >= prunedBlocks) {
+        result = keepDense(b, dense, prefix, sink);
+        log.accept("block " + b + ": kept dense ('pruning.layers')");
+      } else if (result == null) {
         Broadcast<DecoderBlock> denseBc = jsc.broadcast(dense);
         Map<String, HessianAccumulator> stats = samples.treeAggregate(new BlockStatistics(dense),
             (acc, s) -> acc.add(denseBc.value(), s), BlockStatistics::merge, TREE_DEPTH).accumulators();
-        denseBc.destroy();
+        denseBc.unpersist(false);
         long t1 = System.nanoTime();
         statsSeconds = (t1 - t0) / 1e9;
+        FfnAlternation.Result ffn = null;
+        if (sparseLlm != null) {
+          ffn = new FfnAlternation(jsc, sparseLlm.solver(), sparseLlm.options(), log).run(b, samples, dense, sparseLlm.kind());
+        }
         Map<String, Tensor> replaced = new LinkedHashMap<>();
         List<TensorShardTable.Entry> entries = new ArrayList<>();
         List<LinearOutcome> outcomes = new ArrayList<>();
@@ -119,7 +144,8 @@ public final class LayerSequentialDriver {
           long ts = System.nanoTime();
           Tensor w = dense.tensors().get(linear + ".weight");
           HessianAccumulator h = stats.get(dense.inputGroup(linear));
-          PruneResult r = pruner.prune(w.data(), w.rows(), w.cols(), h);
+          PruneResult r = ffn != null && sparseLlm.kind().isFfnLinear(linear) ? ffnResult(ffn.step(), linear)
+              : pruner.prune(w.data(), w.rows(), w.cols(), h);
           float[] rounded = TensorShardTable.roundTo(r.weights(), outputDtype);
           long zeros = 0;
           for (float v : rounded) {
@@ -141,6 +167,9 @@ public final class LayerSequentialDriver {
         }
         long t2 = System.nanoTime();
         solveSeconds = (t2 - t1) / 1e9;
+        if (ffn != null) {
+          sink.writeSparseLlm(b, ffn.iterations());
+        }
         sink.write(b, entries, outcomes);
         writeSeconds = (System.nanoTime() - t2) / 1e9;
         linears.addAll(outcomes);
@@ -157,7 +186,7 @@ public final class LayerSequentialDriver {
       prunedBc.unpersist(false);
       samples = next;
       double propagateSeconds = (System.nanoTime() - tp) / 1e9;
-      blocks.add(new BlockOutcome(b, statsSeconds == 0 && solveSeconds == 0, statsSeconds, solveSeconds, propagateSeconds, writeSeconds));
+      blocks.add(new BlockOutcome(b, resumed, statsSeconds, solveSeconds, propagateSeconds, writeSeconds));
       pruned.add(result);
       String inject = System.getProperty(INJECT_FAILURE_PROPERTY);
       if (inject != null && Integer.parseInt(inject) == b) {
@@ -166,6 +195,34 @@ public final class LayerSequentialDriver {
     }
     samples.unpersist(false);
     return pruned;
+  }
+
+  /** A block outside 'pruning.layers': its tensors rounded to the output dtype, written as its shard. */
+  private DecoderBlock keepDense(int b, DecoderBlock dense, String prefix, BlockSink sink) {
+    Map<String, Tensor> rounded = new LinkedHashMap<>();
+    List<TensorShardTable.Entry> entries = new ArrayList<>();
+    for (Map.Entry<String, Tensor> e : dense.tensors().entrySet()) {
+      float[] values = TensorShardTable.roundTo(e.getValue().data(), outputDtype);
+      rounded.put(e.getKey(), new Tensor(e.getValue().shape(), values));
+      entries.add(new TensorShardTable.Entry(prefix + e.getKey(), e.getValue().shape(), outputDtype, values, null));
+    }
+    sink.write(b, entries, List.of());
+    return dense.withTensors(rounded);
+  }
+
+  /** The final SparseLLM weights of one FFN linear, as a prune result (no solver loss of its own). */
+  private static PruneResult ffnResult(SparseLlmSolver.Step step, String linear) {
+    FfnKind kind = step.pruned().kind();
+    float[] w = linear.equals(kind.inName()) ? step.pruned().in() : linear.equals(kind.outName()) ? step.pruned().out() : step.pruned().gate();
+    java.util.BitSet mask = linear.equals(kind.inName()) ? step.inMask() : linear.equals(kind.outName()) ? step.outMask() : step.gateMask();
+    double loss = Double.NaN;
+    String fallback = null;
+    for (SparseLlmSolver.LinearStep ls : step.linears()) {
+      if (ls.linear().equals(linear)) {
+        fallback = ls.fallback();
+      }
+    }
+    return new PruneResult(w.clone(), mask, loss, mask.cardinality() / (double) w.length, fallback);
   }
 
   /** The block rebuilt from its shard file when an earlier run wrote it with the same settings, else null. */

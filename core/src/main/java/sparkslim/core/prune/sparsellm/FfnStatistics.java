@@ -1,6 +1,8 @@
 package sparkslim.core.prune.sparsellm;
 
 import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
 import sparkslim.core.linalg.ExactSums;
 
 /**
@@ -86,6 +88,44 @@ public final class FfnStatistics implements Serializable {
     output.merge(other.output);
     objective.merge(other.objective);
     return this;
+  }
+
+  /**
+   * Every live exact sum, in a fixed order: {@link #input()}'s components, {@link #output()}'s, then the objective.
+   * The driver merges them slice by slice (so no single message holds the whole statistics) and rebuilds
+   * {@link Sums} with {@link #decode(FfnKind, int, int, List)}.
+   */
+  public List<ExactSums> components() {
+    List<ExactSums> all = new ArrayList<>(input.components());
+    all.addAll(output.components());
+    all.add(objective);
+    return all;
+  }
+
+  /** The decoded statistics (what the driver holds): fp64 arrays of the weights' and Gram matrices' sizes. */
+  public record Sums(FfnKind kind, int hidden, int ffn, LeastSquaresSums input, LeastSquaresSums output, double objective) {}
+
+  /** Decodes these statistics. */
+  public Sums decode() {
+    List<double[]> decoded = new ArrayList<>();
+    for (ExactSums c : components()) {
+      decoded.add(c.toDoubles());
+    }
+    return decode(kind, hidden, ffn, decoded);
+  }
+
+  /** {@link Sums} from the decoded {@link #components()} of statistics of this kind and shape. */
+  public static Sums decode(FfnKind kind, int hidden, int ffn, List<double[]> components) {
+    int inputOut = kind == FfnKind.LLAMA_SWIGLU ? 2 * ffn : ffn;
+    return new Sums(kind, hidden, ffn, LeastSquaresSums.decode(hidden, inputOut, components.subList(0, 6)),
+        LeastSquaresSums.decode(ffn, hidden, components.subList(6, 12)), components.get(12)[0]);
+  }
+
+  /** Component sizes, in the order of {@link #components()}, for statistics of this kind and shape. */
+  public static int[] componentSizes(FfnKind kind, int hidden, int ffn) {
+    int inputOut = kind == FfnKind.LLAMA_SWIGLU ? 2 * ffn : ffn;
+    return new int[] {hidden * hidden, inputOut * hidden, hidden, inputOut, inputOut, 2, ffn * ffn, hidden * ffn, ffn, hidden,
+        hidden, 2, 1};
   }
 
   /** Statistics of the fc1 (OPT) or stacked up/gate (LLaMA) fit; the live accumulator, not a copy. */

@@ -6,7 +6,6 @@ import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.CblasUpper;
 
 import java.io.Serializable;
-import java.util.Arrays;
 import org.bytedeco.openblas.global.openblas;
 import sparkslim.core.linalg.ExactSums;
 
@@ -35,8 +34,6 @@ public final class LeastSquaresAccumulator implements Serializable {
 
   /** Tokens converted to fp64 per BLAS call; bounds the temporaries to this many rows. */
   static final int MAX_TOKENS_PER_UPDATE = 2048;
-  /** SparseGPT's factor in H = (2 / numSamples)·Σ AᵀA (see HessianAccumulator). */
-  private static final double HESSIAN_SCALE = 2.0;
 
   private final int inFeatures;
   private final int outFeatures;
@@ -44,8 +41,8 @@ public final class LeastSquaresAccumulator implements Serializable {
   private final ExactSums sumBtA; // (outFeatures, inFeatures)
   private final ExactSums sumA; // (inFeatures)
   private final ExactSums sumB; // (outFeatures)
-  private long numSamples;
-  private long numTokens;
+  private final ExactSums sumSquaresB; // (outFeatures), Σ over tokens of B²
+  private final ExactSums counts; // (2): numSamples, numTokens (exact integers)
 
   /** An empty accumulator (the zero value) for inputs of width {@code inFeatures} and targets of {@code outFeatures}. */
   public LeastSquaresAccumulator(int inFeatures, int outFeatures) {
@@ -63,6 +60,8 @@ public final class LeastSquaresAccumulator implements Serializable {
     this.sumBtA = new ExactSums(outFeatures * inFeatures);
     this.sumA = new ExactSums(inFeatures);
     this.sumB = new ExactSums(outFeatures);
+    this.sumSquaresB = new ExactSums(outFeatures);
+    this.counts = new ExactSums(2);
   }
 
   /**
@@ -106,6 +105,7 @@ public final class LeastSquaresAccumulator implements Serializable {
     double[] btA = new double[outFeatures * inFeatures]; // (out, in), this sample's BᵀA
     double[] colA = new double[inFeatures]; // (in)
     double[] colB = new double[outFeatures]; // (out)
+    double[] squaresB = new double[outFeatures]; // (out)
     int chunkRows = Math.max(1, Math.min(rows, MAX_TOKENS_PER_UPDATE));
     double[] chunkA = new double[chunkRows * inFeatures]; // (chunkRows, in)
     double[] chunkB = new double[chunkRows * outFeatures]; // (chunkRows, out)
@@ -123,6 +123,7 @@ public final class LeastSquaresAccumulator implements Serializable {
             double value = targets[k][(t0 + t) * width + j];
             chunkB[t * outFeatures + column + j] = value;
             colB[column + j] += value;
+            squaresB[column + j] += value * value;
           }
           column += width;
         }
@@ -141,8 +142,9 @@ public final class LeastSquaresAccumulator implements Serializable {
     sumBtA.add(btA, 0);
     sumA.add(colA, 0);
     sumB.add(colB, 0);
-    this.numSamples += 1;
-    this.numTokens += rows;
+    sumSquaresB.add(squaresB, 0);
+    counts.add(0, 1);
+    counts.add(1, rows);
     return this;
   }
 
@@ -161,37 +163,37 @@ public final class LeastSquaresAccumulator implements Serializable {
     sumBtA.merge(other.sumBtA);
     sumA.merge(other.sumA);
     sumB.merge(other.sumB);
-    this.numSamples += other.numSamples;
-    this.numTokens += other.numTokens;
+    sumSquaresB.merge(other.sumSquaresB);
+    counts.merge(other.counts);
     return this;
+  }
+
+  /**
+   * The live exact sums, in a fixed order: Σ AᵀA (upper triangle, in·in), Σ BᵀA (out·in), Σ A (in), Σ B (out),
+   * Σ B² (out), counts (2). Merging each component separately (e.g. in slices, see {@link ExactSums#slice}) and
+   * decoding with {@link LeastSquaresSums#decode} gives the same sums as {@link #merge} then {@link #decode}.
+   */
+  public java.util.List<ExactSums> components() {
+    return java.util.List.of(sumAtA, sumBtA, sumA, sumB, sumSquaresB, counts);
+  }
+
+  /** The sums as fp64 arrays (each exact total rounded once). */
+  public LeastSquaresSums decode() {
+    java.util.List<double[]> decoded = new java.util.ArrayList<>();
+    for (ExactSums c : components()) {
+      decoded.add(c.toDoubles());
+    }
+    return LeastSquaresSums.decode(inFeatures, outFeatures, decoded);
   }
 
   /** Σ AᵀA, full and symmetric, as a new (inFeatures, inFeatures) row-major array. */
   public double[] sumAtA() {
-    double[] full = new double[inFeatures * inFeatures];
-    for (int i = 0; i < inFeatures; i++) {
-      for (int j = i; j < inFeatures; j++) {
-        double value = sumAtA.toDouble(i * inFeatures + j);
-        full[i * inFeatures + j] = value;
-        full[j * inFeatures + i] = value;
-      }
-    }
-    return full;
+    return decode().sumAtA();
   }
 
-  /**
-   * The SparseGPT Hessian of the linear's input, H = (2 / numSamples)·Σ AᵀA (as HessianAccumulator.finish()).
-   *
-   * @throws IllegalStateException if no sample was added
-   */
+  /** The SparseGPT Hessian of the linear's input, H = (2 / numSamples)·Σ AᵀA (as HessianAccumulator.finish()). */
   public double[] hessian() {
-    if (numSamples == 0) {
-      throw new IllegalStateException("Cannot compute a Hessian: no calibration samples were added");
-    }
-    double[] h = sumAtA();
-    double scale = HESSIAN_SCALE / numSamples;
-    Arrays.setAll(h, i -> scale * h[i]);
-    return h;
+    return decode().hessian();
   }
 
   /** Σ BᵀA as a new (outFeatures, inFeatures) row-major array. */
@@ -219,10 +221,10 @@ public final class LeastSquaresAccumulator implements Serializable {
 
   /** Number of samples (calibration sequences) added, not tokens. */
   public long numSamples() {
-    return numSamples;
+    return (long) counts.toDouble(0);
   }
 
   public long numTokens() {
-    return numTokens;
+    return (long) counts.toDouble(1);
   }
 }

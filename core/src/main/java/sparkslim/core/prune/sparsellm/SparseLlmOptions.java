@@ -68,6 +68,42 @@ public record SparseLlmOptions(double alpha, double beta, double gamma, int iter
         DEFAULT_S_LEARNING_RATE);
   }
 
+  /**
+   * Options from config values, where {@code auto} (alpha, beta, gamma, iterations) takes {@link #defaults(FfnKind)}.
+   *
+   * @throws SparkslimException naming the key if a value is neither {@code auto} nor a valid number
+   */
+  public static SparseLlmOptions resolve(FfnKind kind, String alpha, String beta, String gamma, String iterations, int sGradientSteps,
+                                         double sLearningRate) {
+    SparseLlmOptions d = defaults(kind);
+    return new SparseLlmOptions(number(ALPHA_KEY, alpha, d.alpha()), number(BETA_KEY, beta, d.beta()), number(GAMMA_KEY, gamma, d.gamma()),
+        (int) wholeNumber(ITERATIONS_KEY, iterations, d.iterations()), sGradientSteps, sLearningRate);
+  }
+
+  private static double number(String key, String text, double auto) {
+    String t = text.trim();
+    if (t.equals("auto")) {
+      return auto;
+    }
+    try {
+      return Double.parseDouble(t);
+    } catch (NumberFormatException e) {
+      throw new SparkslimException("'" + key + "' is set to '" + text + "' but must be a number > 0 or 'auto'");
+    }
+  }
+
+  private static long wholeNumber(String key, String text, int auto) {
+    String t = text.trim();
+    if (t.equals("auto")) {
+      return auto;
+    }
+    try {
+      return Integer.parseInt(t);
+    } catch (NumberFormatException e) {
+      throw new SparkslimException("'" + key + "' is set to '" + text + "' but must be a whole number >= 1 or 'auto'");
+    }
+  }
+
   private static void checkPositiveFinite(String key, double value) {
     if (!(value > 0)) { // also rejects NaN
       throw new SparkslimException("'" + key + "' is set to " + value + " but must be > 0");

@@ -44,7 +44,12 @@ public final class WeightRefit {
    * @throws SparkslimException if ΣAᵀA + λI is not positive definite
    */
   public static float[] refit(LeastSquaresAccumulator stats, float[] bias, double ridgeFraction) {
-    return refit(stats.sumAtA(), stats.sumBtA(), stats.sumA(), bias, stats.outFeatures(), stats.inFeatures(), ridgeFraction);
+    return refit(stats.decode(), bias, ridgeFraction);
+  }
+
+  /** As {@link #refit(LeastSquaresAccumulator, float[], double)}, from decoded sums (on the driver). */
+  public static float[] refit(LeastSquaresSums sums, float[] bias, double ridgeFraction) {
+    return refit(sums.sumAtA(), sums.sumBtA(), sums.sumA(), bias, sums.outFeatures(), sums.inFeatures(), ridgeFraction);
   }
 
   /**
