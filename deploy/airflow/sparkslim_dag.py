@@ -25,8 +25,8 @@ SWEEP_MODELS = ["tiny-llama-imdb", "tiny-llama-imdb-w4", "tiny-llama-imdb-w3"]
 # Pruning sweep: one `prune` task per (method, sparsity); each writes a model, Parquet shards and report.json.
 PRUNE_MODEL = "hdfs:///models/tiny-llama-imdb"
 CALIBRATION_TEXT = "hdfs:///data/imdb.calib.txt"
-PRUNE_METHODS = ["sparsegpt", "wanda"]
-PRUNE_SPARSITIES = ["0.5", "0.6", "0.7", "0.8"]
+PRUNE_METHODS = ["sparsellm", "sparsegpt", "wanda"]
+PRUNE_SPARSITIES = ["0.5", "0.6", "0.7", "0.8", "0.9"]
 
 # What every sparkslim JVM needs: -Xss8m (multi-threaded LAPACK crashes at the default thread stack)
 # and OPENBLAS_CORETYPE=Haswell (OpenBLAS 0.3.19 SkylakeX dpotrf bug on AVX-512 CPUs).

@@ -44,11 +44,14 @@ public final class Main {
         case "bench-forward":
           benchForward(rest);
           return EXIT_OK;
+        case "bench-sparsellm":
+          BenchSparseLlmJob.run(rest);
+          return EXIT_OK;
         case "bench-sparsegpt":
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, bench-forward, bench-sparsegpt\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, bench-forward, bench-sparsegpt, bench-sparsellm\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -82,13 +85,16 @@ public final class Main {
         "  eval   perplexity of a HuggingFace model on text files, windows partitioned over Spark tasks",
         "         --model.path=DIR --eval.texts=FILE[,FILE...] --output.path=OUT [--eval.seqlen=512]",
         "         [--eval.max-windows=N] [--spark.master=local[*]]",
-        "  prune  layer-sequential magnitude | wanda | sparsegpt pruning, shards written per block (resumable)",
+        "  prune  layer-sequential magnitude | wanda | sparsegpt | sparsellm pruning, shards written per block (resumable)",
         "         --model.path=DIR --output.path=OUT --pruning.method=M --pruning.sparsity=0.5 [--pruning.mask-structure=2:4]",
         "         (--calibration.windows=FILE | --calibration.text=FILE [--calibration.num-samples=64 --calibration.seqlen=512])",
-        "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
+        "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16] [--pruning.layers=all|first-half]",
+        "         sparsellm: [--pruning.sparsellm.alpha=A --pruning.sparsellm.beta=B --pruning.sparsellm.gamma=G] [--pruning.sparsellm.iterations=T]",
         "  bench-forward  benchmark (no Spark): forward-pass tokens/s and GFLOP/s next to sgemm GFLOP/s, same run",
         "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
         "  bench-sparsegpt  benchmark (no Spark): one SparseGPT solve of a 4096x11008 linear next to its FLOP bound at sgemm peak",
+        "  bench-sparsellm  benchmark (Spark): one SparseLLM FFN alternation at LLaMA-7B shapes on random data; driver peak heap and",
+        "         bytes collected per alternation for each of --bench.tokens=2048,8192 [--spark.master=local-cluster[2,1,8192]]",
         "Keys and defaults: conf/defaults.yaml.");
   }
 }

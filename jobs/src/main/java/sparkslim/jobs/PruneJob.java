@@ -76,12 +76,16 @@ public final class PruneJob {
     String modelPath = config.required(ConfigKey.MODEL_PATH);
     String outputPath = config.required(ConfigKey.OUTPUT_PATH);
     Configuration hadoopConf = new Configuration();
-    ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf);
+    ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf, (spec, source) -> {
+      if (method == PruningMethod.SPARSELLM) {
+        FfnKind.of(spec, source); // before any weight is read: a clear error for an FFN SparseLLM does not handle
+      }
+    });
     String dtypeName = config.string(ConfigKey.OUTPUT_DTYPE).trim();
     DType dtype = dtypeName.equals("auto") ? ModelExporter.storedDtype(model) : DType.parseFloating(dtypeName, ConfigKey.OUTPUT_DTYPE.key());
     LayerSequentialDriver.SparseLlm sparseLlm = null;
     if (method == PruningMethod.SPARSELLM) {
-      FfnKind kind = FfnKind.of(model.spec(), new Path(model.root(), "config.json").toString());
+      FfnKind kind = FfnKind.of(model.spec(), model.root() + "/config.json");
       SparseLlmOptions options = SparseLlmOptions.resolve(kind, config.string(ConfigKey.PRUNING_SPARSELLM_ALPHA),
           config.string(ConfigKey.PRUNING_SPARSELLM_BETA), config.string(ConfigKey.PRUNING_SPARSELLM_GAMMA),
           config.string(ConfigKey.PRUNING_SPARSELLM_ITERATIONS), config.integer(ConfigKey.PRUNING_SPARSELLM_S_GRADIENT_STEPS),

@@ -106,4 +106,43 @@ class PruneBadInputTest {
       throw new java.io.UncheckedIOException(e);
     }
   }
+
+  @Test
+  void sparseLlmPenaltiesMustBePositive() {
+    for (String key : List.of("alpha", "beta", "gamma")) {
+      for (String v : List.of("0", "-1")) {
+        String err = failing("--pruning.method=sparsellm", "--pruning.sparsellm." + key + "=" + v, windows());
+        assertTrue(err.contains("'pruning.sparsellm." + key + "' is set to " + Double.parseDouble(v) + " but must be > 0"), err);
+      }
+    }
+    String err = failing("--pruning.method=sparsellm", "--pruning.sparsellm.alpha=big", windows());
+    assertTrue(err.contains("'pruning.sparsellm.alpha' is set to 'big' but must be a number > 0 or 'auto'"), err);
+  }
+
+  @Test
+  void sparseLlmIterationsAtLeastOne() {
+    for (String v : List.of("0", "-3")) {
+      String err = failing("--pruning.method=sparsellm", "--pruning.sparsellm.iterations=" + v, windows());
+      assertTrue(err.contains("'pruning.sparsellm.iterations' is set to " + v + " but must be >= 1"), err);
+    }
+  }
+
+  @Test
+  void sparseLlmRefusesUnsupportedFfnKind() throws Exception {
+    Path model = tmp.resolve("llama-mlp-bias");
+    Files.createDirectories(model);
+    try (var files = Files.list(TestSupport.model("tiny-llama-imdb"))) {
+      for (Path f : files.collect(java.util.stream.Collectors.toList())) {
+        Files.createSymbolicLink(model.resolve(f.getFileName()), f);
+      }
+    }
+    Files.delete(model.resolve("config.json"));
+    String config = Files.readString(TestSupport.model("tiny-llama-imdb").resolve("config.json"), StandardCharsets.UTF_8)
+        .replaceFirst("\\{", "{\n  \"mlp_bias\": true,");
+    Files.writeString(model.resolve("config.json"), config);
+    Path out = tmp.resolve("out");
+    String err = TestSupport.failingRun(out, "prune", "--model.path=" + model, "--output.path=" + out, "--spark.master=local[1]",
+        "--pruning.method=sparsellm", "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors"));
+    assertTrue(err.contains(model.resolve("config.json").toString()) && err.contains("'mlp_bias': true") && err.contains("LLAMA_SWIGLU"), err);
+  }
 }

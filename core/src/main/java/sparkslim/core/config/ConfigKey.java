@@ -35,6 +35,10 @@ public enum ConfigKey {
   PRUNING_SPARSELLM_S_GRADIENT_STEPS("pruning.sparsellm.s-gradient-steps", Type.INT, "SparseLLM (LLaMA): gradient steps of the s-update per alternation"),
   PRUNING_SPARSELLM_S_LEARNING_RATE("pruning.sparsellm.s-learning-rate", Type.DOUBLE, "SparseLLM (LLaMA): initial step size of each s gradient step"),
   OUTPUT_DTYPE("output.dtype", Type.STRING, "dtype of the exported model: auto (= input) | float32 | float16 | bfloat16"),
+  BENCH_HIDDEN("bench.hidden", Type.INT, "bench-sparsellm: hidden size d of the synthetic FFN"),
+  BENCH_FFN("bench.ffn", Type.INT, "bench-sparsellm: FFN size f of the synthetic FFN"),
+  BENCH_TOKENS("bench.tokens", Type.LIST, "bench-sparsellm: calibration token counts, one run each"),
+  BENCH_SAMPLE_TOKENS("bench.sample-tokens", Type.INT, "bench-sparsellm: tokens per synthetic calibration sample"),
   SPARK_MASTER("spark.master", Type.STRING, "Spark master; empty = the one spark-submit gives, else local[*]"),
   SPARK_APP_NAME("spark.app-name", Type.STRING, "Spark application name");
 

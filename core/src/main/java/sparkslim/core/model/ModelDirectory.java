@@ -44,6 +44,14 @@ public final class ModelDirectory {
   }
 
   public static ModelDirectory open(String location, Configuration hadoopConf) {
+    return open(location, hadoopConf, (spec, source) -> { });
+  }
+
+  /**
+   * As {@link #open(String, Configuration)}, running {@code requirement} on the parsed config (with the config file's
+   * path, for messages) before any weight file is read, e.g. a job's check that it supports the model's FFN.
+   */
+  public static ModelDirectory open(String location, Configuration hadoopConf, java.util.function.BiConsumer<ModelSpec, String> requirement) {
     Path given = new Path(location);
     FileSystem fs;
     Path root;
@@ -62,6 +70,7 @@ public final class ModelDirectory {
     Path configPath = new Path(root, CONFIG_FILE);
     JsonNode configJson = readJson(fs, configPath, "the model's config.json");
     ModelSpec spec = ModelSpec.parse(configJson, configPath.toString());
+    requirement.accept(spec, configPath.toString());
     Map<String, SafetensorsFile> fileOfTensor = openWeights(fs, root);
     Path tokenizer = new Path(root, TOKENIZER_FILE);
     try {

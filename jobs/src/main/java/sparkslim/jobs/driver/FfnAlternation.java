@@ -159,11 +159,9 @@ public final class FfnAlternation {
     int reducers = (int) Math.max(1, Math.min(200, (totalEntries * BYTES_PER_ENTRY + BYTES_PER_REDUCE_PARTITION - 1) / BYTES_PER_REDUCE_PARTITION));
     JavaPairRDD<Long, ExactSums> slices = states.mapPartitionsToPair(it -> {
       TaskThreads.configureOnce();
-      FfnStatistics acc = new FfnStatistics(kind, d, f);
-      while (it.hasNext()) {
-        it.next().addTo(acc);
-      }
-      return new SliceIterator(acc.components());
+      List<FfnState> partition = new ArrayList<>();
+      it.forEachRemaining(partition::add);
+      return new SliceIterator(kind, d, f, partition);
     });
     JavaRDD<Tuple2<Long, ExactSums>> merged = slices.partitionBy(new HashPartitioner(reducers)).mapPartitions(it -> {
       Map<Long, ExactSums> sums = new HashMap<>();
@@ -202,14 +200,59 @@ public final class FfnAlternation {
     return FfnStatistics.decode(kind, d, f, decoded);
   }
 
-  /** Emits an accumulator's components in slices of at most {@link #SLICE_ENTRIES}, keyed (component << 32 | offset). */
+  /**
+   * Emits a partition's statistics in slices of at most {@link #SLICE_ENTRIES}, keyed (component &lt;&lt; 32 | offset),
+   * with components numbered as in {@link FfnStatistics#components()}. The input fit, the output fit and the
+   * objective are summed one after the other, each only when the shuffle writer (which streams records to disk)
+   * asks for its first slice, so a task holds one of them at a time: at LLaMA-7B shapes 2.1 GB (input) or 2.7 GB
+   * (output) instead of 4.8 GB.
+   */
   private static final class SliceIterator implements Iterator<Tuple2<Long, ExactSums>> {
-    private final List<ExactSums> components;
+    private static final int GROUPS = 3;
+    private final FfnKind kind;
+    private final int hidden;
+    private final int ffn;
+    private final List<FfnState> partition;
+    private int group = -1;
+    private int componentBase;
+    private List<ExactSums> components = List.of();
     private int component;
     private int offset;
 
-    SliceIterator(List<ExactSums> components) {
-      this.components = components;
+    SliceIterator(FfnKind kind, int hidden, int ffn, List<FfnState> partition) {
+      this.kind = kind;
+      this.hidden = hidden;
+      this.ffn = ffn;
+      this.partition = partition;
+      advance();
+    }
+
+    /** Moves to the next non-exhausted slice, summing the next group when the current one is done. */
+    private void advance() {
+      while (component >= components.size() && group + 1 < GROUPS) {
+        componentBase += components.size();
+        components = List.of(); // release the previous group before summing the next
+        group++;
+        components = sum(group);
+        component = 0;
+        offset = 0;
+      }
+    }
+
+    private List<ExactSums> sum(int g) {
+      if (g == 0) {
+        var acc = FfnStatistics.emptyInput(kind, hidden, ffn);
+        partition.forEach(s -> s.addInputTo(acc));
+        return acc.components();
+      }
+      if (g == 1) {
+        var acc = FfnStatistics.emptyOutput(hidden, ffn);
+        partition.forEach(s -> s.addOutputTo(acc));
+        return acc.components();
+      }
+      ExactSums objective = new ExactSums(1);
+      partition.forEach(s -> objective.add(0, s.objective()));
+      return List.of(objective);
     }
 
     @Override
@@ -224,11 +267,12 @@ public final class FfnAlternation {
       }
       ExactSums c = components.get(component);
       int end = Math.min(c.size(), offset + SLICE_ENTRIES);
-      Tuple2<Long, ExactSums> slice = new Tuple2<>(((long) component << 32) | offset, c.slice(offset, end));
+      Tuple2<Long, ExactSums> slice = new Tuple2<>(((long) (componentBase + component) << 32) | offset, c.slice(offset, end));
       offset = end;
       if (offset >= c.size()) {
         component++;
         offset = 0;
+        advance();
       }
       return slice;
     }

@@ -69,6 +69,16 @@ public record FfnState(int index, int numTokens, float[] x, float[] y, float[] z
     return new FfnState(index, n, x, y, newZ, newS, newP, value);
   }
 
+  /** Adds this sample to the fc1 / stacked up-gate fit: A = x, B = z or [z | s]. */
+  public LeastSquaresAccumulator addInputTo(LeastSquaresAccumulator input) {
+    return s == null ? input.add(x, z, numTokens) : input.addStacked(x, numTokens, z, s);
+  }
+
+  /** Adds this sample to the fc2 / down fit: A = p, B = Y. */
+  public LeastSquaresAccumulator addOutputTo(LeastSquaresAccumulator output) {
+    return output.add(p, y, numTokens);
+  }
+
   /** Adds this sample's variables and objective to {@code stats} (the seqOp of the per-alternation aggregation). */
   public FfnStatistics addTo(FfnStatistics stats) {
     stats.add(x, z, s, p, y, numTokens);

@@ -35,8 +35,8 @@ public final class FfnStatistics implements Serializable {
     this.kind = kind;
     this.hidden = hidden;
     this.ffn = ffn;
-    this.input = new LeastSquaresAccumulator(hidden, kind == FfnKind.LLAMA_SWIGLU ? 2 * ffn : ffn);
-    this.output = new LeastSquaresAccumulator(ffn, hidden);
+    this.input = emptyInput(kind, hidden, ffn);
+    this.output = emptyOutput(hidden, ffn);
     this.objective = new ExactSums(1);
   }
 
@@ -66,6 +66,16 @@ public final class FfnStatistics implements Serializable {
     }
     output.add(p, y, numTokens);
     return this;
+  }
+
+  /** An empty accumulator of the fc1 / stacked up-gate fit ({@link #input()}) for statistics of this kind and shape. */
+  public static LeastSquaresAccumulator emptyInput(FfnKind kind, int hidden, int ffn) {
+    return new LeastSquaresAccumulator(hidden, kind == FfnKind.LLAMA_SWIGLU ? 2 * ffn : ffn);
+  }
+
+  /** An empty accumulator of the fc2 / down fit ({@link #output()}). */
+  public static LeastSquaresAccumulator emptyOutput(int hidden, int ffn) {
+    return new LeastSquaresAccumulator(ffn, hidden);
   }
 
   /** Adds one sample's objective value (from {@link AuxiliaryUpdates#objectiveOpt} / {@code objectiveLlama}). */
