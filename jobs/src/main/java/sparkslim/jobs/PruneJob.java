@@ -135,6 +135,11 @@ public final class PruneJob {
           writeSparseLlmMetrics(new Path(metricsDir, String.format("sparsellm-block-%05d.parquet", block)), runId, iterations, hadoopConf);
           alternations.addAll(iterations);
         }
+
+        @Override
+        public void resumedSparseLlm(int block) {
+          alternations.addAll(readSparseLlmMetrics(new Path(metricsDir, String.format("sparsellm-block-%05d.parquet", block)), hadoopConf));
+        }
       }, linears, blocks);
       long tPruned = System.nanoTime();
 
@@ -290,6 +295,20 @@ public final class PruneJob {
       rows.add(r);
     }
     AvroSchemas.writeAtomically(file, schema, rows, conf);
+  }
+
+  /** The rows {@link #writeSparseLlmMetrics} wrote, for a resumed block's part of the report. */
+  static List<FfnAlternation.Iteration> readSparseLlmMetrics(Path file, Configuration conf) {
+    List<FfnAlternation.Iteration> iterations = new ArrayList<>();
+    for (GenericRecord r : AvroSchemas.read(file, conf)) {
+      Map<String, Double> terms = new java.util.LinkedHashMap<>();
+      ((Map<?, ?>) r.get("weight_terms")).forEach((k, v) -> terms.put(k.toString(), (Double) v));
+      List<String> rejected = new ArrayList<>();
+      ((List<?>) r.get("rejected")).forEach(x -> rejected.add(x.toString()));
+      iterations.add(new FfnAlternation.Iteration((Integer) r.get("block"), (Integer) r.get("iteration"), (Double) r.get("objective"),
+          terms, rejected, (Long) r.get("bytes_collected"), (Double) r.get("seconds")));
+    }
+    return iterations;
   }
 
   static void writeMetrics(Path file, String runId, PruningMethod method, double sparsity, List<LayerSequentialDriver.LinearOutcome> outcomes,

@@ -129,6 +129,9 @@ class SparseLlmJobTest {
       assertEquals(b <= 3, blocks.get(b).get("resumed").asBoolean(), "block " + b);
     }
     assertSameModel(full, resumed);
+    assertEquals(TestSupport.readJson(full.resolve("report.json")).get("sparsellm").get("objective"),
+        TestSupport.readJson(resumed.resolve("report.json")).get("sparsellm").get("objective"),
+        "the report's objective history includes the resumed blocks, read back from metrics/");
   }
 
   @Test

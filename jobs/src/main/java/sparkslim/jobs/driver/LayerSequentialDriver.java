@@ -62,6 +62,9 @@ public final class LayerSequentialDriver {
 
     /** The SparseLLM alternations of block {@code b}'s FFN; called before {@link #write}. */
     default void writeSparseLlm(int block, List<FfnAlternation.Iteration> iterations) {}
+
+    /** A block was resumed from its shard: read back what {@link #writeSparseLlm} wrote for it, if anything. */
+    default void resumedSparseLlm(int block) {}
   }
 
   /** SparseLLM settings: the FFN kind, the alternation's options and solver (null for the other methods). */
@@ -120,6 +123,9 @@ public final class LayerSequentialDriver {
       long t0 = System.nanoTime();
       DecoderBlock result = resume(b, dense, prefix, sink);
       boolean resumed = result != null;
+      if (resumed && sparseLlm != null && b < prunedBlocks) {
+        sink.resumedSparseLlm(b);
+      }
       double statsSeconds = 0;
       double solveSeconds = 0;
       double writeSeconds = 0;
