@@ -26,10 +26,7 @@ class PruneJobTest {
         "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve(model + ".calib.safetensors"),
         "--calibration.num-samples=8", "--calibration.seqlen=128", "--eval.texts=" + TestSupport.data("imdb.eval.txt"),
         "--eval.max-windows=4", "--spark.master=local[2]"};
-    String[] all = new String[base.length + extra.length];
-    System.arraycopy(base, 0, all, 0, base.length);
-    System.arraycopy(extra, 0, all, base.length, extra.length);
-    return all;
+    return TestSupport.concat(base, extra);
   }
 
   @Test
@@ -44,11 +41,8 @@ class PruneJobTest {
     assertEquals(0.5, report.get("sparsity").get("actual").asDouble(), 1e-9);
 
     // the exported model evaluates to the PPL the prune report gives
-    Path evalOut = tmp.resolve("eval");
-    assertEquals(0, TestSupport.sparkslim("eval", "--model.path=" + out.resolve("model"), "--eval.texts=" + TestSupport.data("imdb.eval.txt"),
-        "--eval.max-windows=4", "--output.path=" + evalOut, "--spark.master=local[2]"));
     double pruned = report.get("eval").get("imdb.eval.txt").get("ppl").asDouble();
-    double exported = TestSupport.readJson(evalOut.resolve("report.json")).get("eval").get("imdb.eval.txt").get("ppl").asDouble();
+    double exported = TestSupport.exportedModelPpl(out, tmp.resolve("eval"));
     System.out.printf("prune report ppl %.9f, eval of exported model %.9f%n", pruned, exported);
     assertEquals(pruned, exported, pruned * 1e-5);
 

@@ -24,26 +24,10 @@ class PruneReproducibilityTest {
   private static String[] args(Path out, String master, String... extra) {
     String[] base = PruneJobTest.pruneArgs("tiny-llama-imdb", out, "--pruning.method=sparsegpt", "--pruning.sparsity=0.7",
         "--spark.master=" + master);
-    String[] all = new String[base.length + extra.length];
-    System.arraycopy(base, 0, all, 0, base.length);
-    System.arraycopy(extra, 0, all, base.length, extra.length);
-    return all;
+    return TestSupport.concat(base, extra);
   }
 
-  private static List<Path> safetensors(Path out) throws IOException {
-    try (Stream<Path> s = Files.list(out.resolve("model"))) {
-      return s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().collect(Collectors.toList());
-    }
-  }
 
-  private static void assertSameModel(Path a, Path b) throws IOException {
-    List<Path> fa = safetensors(a);
-    List<Path> fb = safetensors(b);
-    assertEquals(fa.stream().map(Path::getFileName).collect(Collectors.toList()), fb.stream().map(Path::getFileName).collect(Collectors.toList()));
-    for (int i = 0; i < fa.size(); i++) {
-      assertArrayEquals(Files.readAllBytes(fa.get(i)), Files.readAllBytes(fb.get(i)), fa.get(i).getFileName().toString());
-    }
-  }
 
   @Test
   void sameBytesOnAnyMaster() throws IOException {
@@ -54,9 +38,9 @@ class PruneReproducibilityTest {
     assertEquals(0, TestSupport.sparkslim(args(one, "local[1]")));
     assertEquals(0, TestSupport.sparkslim(args(two, "local[2]", "--calibration.partitions=5")));
     assertEquals(0, TestSupport.sparkslim(args(cluster, "local-cluster[2,1,1024]")));
-    assertSameModel(one, two);
-    assertSameModel(one, cluster);
-    System.out.println("identical safetensors on local[1], local[2] (5 partitions), local-cluster[2,1,1024]: " + safetensors(one).size() + " files");
+    TestSupport.assertSameModel(one, two);
+    TestSupport.assertSameModel(one, cluster);
+    System.out.println("identical safetensors on local[1], local[2] (5 partitions), local-cluster[2,1,1024]: " + TestSupport.safetensors(one).size() + " files");
   }
 
   @Test
@@ -78,7 +62,7 @@ class PruneReproducibilityTest {
     for (int b = 0; b < blocks.size(); b++) {
       assertEquals(b <= 3, blocks.get(b).get("resumed").asBoolean(), "block " + b);
     }
-    assertSameModel(full, resumed);
+    TestSupport.assertSameModel(full, resumed);
     System.out.println("resumed at block 4 after a failure after block 3: identical safetensors");
   }
 }

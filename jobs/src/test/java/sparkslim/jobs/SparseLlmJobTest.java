@@ -37,26 +37,10 @@ class SparseLlmJobTest {
   private static String[] args(String model, Path out, String master, String... extra) {
     String[] base = PruneJobTest.pruneArgs(model, out, "--pruning.method=sparsellm", "--pruning.sparsity=0.7",
         "--pruning.sparsellm.iterations=3", "--output.dtype=float32", "--spark.master=" + master);
-    String[] all = new String[base.length + extra.length];
-    System.arraycopy(base, 0, all, 0, base.length);
-    System.arraycopy(extra, 0, all, base.length, extra.length);
-    return all;
+    return TestSupport.concat(base, extra);
   }
 
-  private static List<Path> safetensors(Path out) throws IOException {
-    try (Stream<Path> s = Files.list(out.resolve("model"))) {
-      return s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().collect(Collectors.toList());
-    }
-  }
 
-  private static void assertSameModel(Path a, Path b) throws IOException {
-    List<Path> fa = safetensors(a);
-    List<Path> fb = safetensors(b);
-    assertEquals(fa.size(), fb.size());
-    for (int i = 0; i < fa.size(); i++) {
-      assertArrayEquals(Files.readAllBytes(fa.get(i)), Files.readAllBytes(fb.get(i)), fa.get(i).getFileName().toString());
-    }
-  }
 
   /** block → objective per iteration, from OUT/metrics/sparsellm-block-*.parquet. */
   private static Map<Integer, List<Double>> objectives(Path out) throws IOException {
@@ -100,8 +84,8 @@ class SparseLlmJobTest {
     assertEquals(0, TestSupport.sparkslim(args("tiny-llama-imdb", one, "local[1]")));
     assertEquals(0, TestSupport.sparkslim(args("tiny-llama-imdb", two, "local[2]", "--calibration.partitions=5")));
     assertEquals(0, TestSupport.sparkslim(args("tiny-llama-imdb", cluster, "local-cluster[2,1,1024]")));
-    assertSameModel(one, two);
-    assertSameModel(one, cluster);
+    TestSupport.assertSameModel(one, two);
+    TestSupport.assertSameModel(one, cluster);
     assertObjectiveNeverIncreases(one, 8);
     assertEquals(objectives(one), objectives(cluster), "the objective does not depend on the layout either");
     JsonNode report = TestSupport.readJson(one.resolve("report.json"));
@@ -128,7 +112,7 @@ class SparseLlmJobTest {
     for (int b = 0; b < blocks.size(); b++) {
       assertEquals(b <= 3, blocks.get(b).get("resumed").asBoolean(), "block " + b);
     }
-    assertSameModel(full, resumed);
+    TestSupport.assertSameModel(full, resumed);
     assertEquals(TestSupport.readJson(full.resolve("report.json")).get("sparsellm").get("objective"),
         TestSupport.readJson(resumed.resolve("report.json")).get("sparsellm").get("objective"),
         "the report's objective history includes the resumed blocks, read back from metrics/");
@@ -144,11 +128,8 @@ class SparseLlmJobTest {
     assertEquals(4, report.get("pruned_blocks").asInt());
     // half the blocks pruned at 70%: overall 35%
     assertEquals(0.35, report.get("sparsity").get("actual").asDouble(), 2e-3);
-    Path evalOut = tmp.resolve("eval");
-    assertEquals(0, TestSupport.sparkslim("eval", "--model.path=" + out.resolve("model"), "--eval.texts=" + TestSupport.data("imdb.eval.txt"),
-        "--eval.max-windows=4", "--output.path=" + evalOut, "--spark.master=local[2]"));
     double pruned = report.get("eval").get("imdb.eval.txt").get("ppl").asDouble();
-    double exported = TestSupport.readJson(evalOut.resolve("report.json")).get("eval").get("imdb.eval.txt").get("ppl").asDouble();
+    double exported = TestSupport.exportedModelPpl(out, tmp.resolve("eval"));
     System.out.println("sparsellm OPT first-half: report ppl " + pruned + ", exported model ppl " + exported);
     assertEquals(pruned, exported, 0.0);
   }

@@ -8,6 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assertions;
 
 /** Shared helpers for job tests: example locations, golden numbers, running a job in-process. */
 final class TestSupport {
@@ -86,5 +89,38 @@ final class TestSupport {
         throw new UncheckedIOException(e);
       }
     }
+  }
+
+  /** {@code base} followed by {@code extra}. */
+  static String[] concat(String[] base, String... extra) {
+    String[] all = new String[base.length + extra.length];
+    System.arraycopy(base, 0, all, 0, base.length);
+    System.arraycopy(extra, 0, all, base.length, extra.length);
+    return all;
+  }
+
+  /** The safetensors files of OUT/model, sorted by name. */
+  static List<Path> safetensors(Path out) throws IOException {
+    try (Stream<Path> s = Files.list(out.resolve("model"))) {
+      return s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().collect(Collectors.toList());
+    }
+  }
+
+  /** OUT/model of both runs holds the same safetensors files, byte for byte. */
+  static void assertSameModel(Path a, Path b) throws IOException {
+    List<Path> fa = safetensors(a);
+    List<Path> fb = safetensors(b);
+    Assertions.assertEquals(fa.stream().map(Path::getFileName).collect(Collectors.toList()),
+        fb.stream().map(Path::getFileName).collect(Collectors.toList()));
+    for (int i = 0; i < fa.size(); i++) {
+      Assertions.assertArrayEquals(Files.readAllBytes(fa.get(i)), Files.readAllBytes(fb.get(i)), fa.get(i).getFileName().toString());
+    }
+  }
+
+  /** Runs {@code eval} on OUT/model (first 4 imdb_eval windows, the prune tests' eval set) and returns its PPL. */
+  static double exportedModelPpl(Path out, Path evalOut) {
+    Assertions.assertEquals(0, sparkslim("eval", "--model.path=" + out.resolve("model"), "--eval.texts=" + data("imdb.eval.txt"),
+        "--eval.max-windows=4", "--output.path=" + evalOut, "--spark.master=local[2]"));
+    return readJson(evalOut.resolve("report.json")).get("eval").get("imdb.eval.txt").get("ppl").asDouble();
   }
 }

@@ -26,8 +26,13 @@ public final class ExactSums implements Serializable {
 
   /** this[offset + i] += values[i] for every i. */
   public void add(double[] values, int offset) {
-    for (int i = 0; i < values.length; i++) {
-      add(offset + i, values[i]);
+    add(values, 0, values.length, offset);
+  }
+
+  /** this[offset + i] += values[from + i] for i in [0, length). */
+  public void add(double[] values, int from, int length, int offset) {
+    for (int i = 0; i < length; i++) {
+      add(offset + i, values[from + i]);
     }
   }
 

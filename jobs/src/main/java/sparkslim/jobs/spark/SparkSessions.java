@@ -34,6 +34,11 @@ public final class SparkSessions {
       // executors are separate JVMs started from SPARK_HOME; give them this JVM's class path
       conf.setIfMissing("spark.executor.extraClassPath", System.getProperty("java.class.path"));
       conf.setIfMissing("spark.scheduler.minRegisteredResourcesRatio", "1.0"); // wait for every executor before the first task
+      // local-cluster[workers,cores,memoryMB]: the worker's memory is the executor's heap (Spark's default is 1g)
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("local-cluster\\[\\s*\\d+\\s*,\\s*\\d+\\s*,\\s*(\\d+)\\s*]").matcher(master);
+      if (m.matches()) {
+        conf.setIfMissing("spark.executor.memory", m.group(1) + "m");
+      }
     }
     return SparkSession.builder().config(conf).getOrCreate();
   }

@@ -134,7 +134,8 @@ public final class FfnStatistics implements Serializable {
   /** Component sizes, in the order of {@link #components()}, for statistics of this kind and shape. */
   public static int[] componentSizes(FfnKind kind, int hidden, int ffn) {
     int inputOut = kind == FfnKind.LLAMA_SWIGLU ? 2 * ffn : ffn;
-    return new int[] {hidden * hidden, inputOut * hidden, hidden, inputOut, inputOut, 2, ffn * ffn, hidden * ffn, ffn, hidden,
+    return new int[] {LeastSquaresAccumulator.packedSize(hidden), inputOut * hidden, hidden, inputOut, inputOut, 2,
+        LeastSquaresAccumulator.packedSize(ffn), hidden * ffn, ffn, hidden,
         hidden, 2, 1};
   }
 

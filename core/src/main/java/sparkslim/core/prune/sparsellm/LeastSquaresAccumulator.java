@@ -3,7 +3,6 @@ package sparkslim.core.prune.sparsellm;
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
-import static org.bytedeco.openblas.global.openblas.CblasUpper;
 
 import java.io.Serializable;
 import org.bytedeco.openblas.global.openblas;
@@ -26,18 +25,21 @@ import sparkslim.core.linalg.ExactSums;
  * per-sample fp64 results are added to {@link ExactSums}. Integer addition is associative, so any partitioning and
  * merge order of the same samples gives bitwise identical sums (for a fixed BLAS build and thread count).
  *
- * <p>Memory: 16 B per entry in the sums plus an fp64 scratch of 8 B per entry; LLaMA-2-7B's stacked up/gate target
- * (outFeatures = 2·11008, inFeatures = 4096) needs 1.44 GB + 0.72 GB.
+ * <p>Memory: 16 B per entry in the sums (Σ AᵀA as a packed triangle) plus fp64 scratch for {@link #ROW_BLOCK} rows of a
+ * product and {@link #MAX_TOKENS_PER_UPDATE} tokens of the inputs; LLaMA-2-7B's stacked up/gate target
+ * (outFeatures = 2·11008, inFeatures = 4096) needs 1.57 GB of sums and 0.1 GB of scratch.
  */
 public final class LeastSquaresAccumulator implements Serializable {
   private static final long serialVersionUID = 1L;
 
   /** Tokens converted to fp64 per BLAS call; bounds the temporaries to this many rows. */
   static final int MAX_TOKENS_PER_UPDATE = 2048;
+  /** Rows of Σ AᵀA or Σ BᵀA computed per BLAS call; bounds the fp64 product scratch to this many rows. */
+  static final int ROW_BLOCK = 512;
 
   private final int inFeatures;
   private final int outFeatures;
-  private final ExactSums sumAtA; // (inFeatures, inFeatures), upper triangle; lower triangle zero
+  private final ExactSums sumAtA; // upper triangle of (inFeatures, inFeatures), packed row by row: row i holds columns i … in − 1
   private final ExactSums sumBtA; // (outFeatures, inFeatures)
   private final ExactSums sumA; // (inFeatures)
   private final ExactSums sumB; // (outFeatures)
@@ -56,7 +58,7 @@ public final class LeastSquaresAccumulator implements Serializable {
     }
     this.inFeatures = inFeatures;
     this.outFeatures = outFeatures;
-    this.sumAtA = new ExactSums(inFeatures * inFeatures);
+    this.sumAtA = new ExactSums(packedSize(inFeatures));
     this.sumBtA = new ExactSums(outFeatures * inFeatures);
     this.sumA = new ExactSums(inFeatures);
     this.sumB = new ExactSums(outFeatures);
@@ -101,51 +103,93 @@ public final class LeastSquaresAccumulator implements Serializable {
       throw new IllegalArgumentException("Cannot accumulate least-squares statistics: expected targets " + outFeatures
           + " wide in total, got " + totalWidth);
     }
-    double[] atA = new double[inFeatures * inFeatures]; // (in, in), this sample's AᵀA, upper triangle
-    double[] btA = new double[outFeatures * inFeatures]; // (out, in), this sample's BᵀA
     double[] colA = new double[inFeatures]; // (in)
     double[] colB = new double[outFeatures]; // (out)
     double[] squaresB = new double[outFeatures]; // (out)
-    int chunkRows = Math.max(1, Math.min(rows, MAX_TOKENS_PER_UPDATE));
-    double[] chunkA = new double[chunkRows * inFeatures]; // (chunkRows, in)
-    double[] chunkB = new double[chunkRows * outFeatures]; // (chunkRows, out)
-    for (int t0 = 0; t0 < rows; t0 += chunkRows) {
-      int n = Math.min(chunkRows, rows - t0);
-      for (int i = 0; i < n * inFeatures; i++) {
-        chunkA[i] = a[t0 * inFeatures + i];
-        colA[i % inFeatures] += chunkA[i];
+    for (int t = 0; t < rows; t++) {
+      for (int i = 0; i < inFeatures; i++) {
+        colA[i] += a[t * inFeatures + i];
       }
-      for (int t = 0; t < n; t++) {
-        int column = 0;
-        for (int k = 0; k < targets.length; k++) {
-          int width = widths[k];
-          for (int j = 0; j < width; j++) {
-            double value = targets[k][(t0 + t) * width + j];
-            chunkB[t * outFeatures + column + j] = value;
-            colB[column + j] += value;
-            squaresB[column + j] += value * value;
-          }
-          column += width;
+      int column = 0;
+      for (int k = 0; k < targets.length; k++) {
+        for (int j = 0; j < widths[k]; j++) {
+          double value = targets[k][t * widths[k] + j];
+          colB[column + j] += value;
+          squaresB[column + j] += value * value;
         }
-      }
-      // Upper triangle of atA += chunkAᵀ·chunkA
-      openblas.cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, inFeatures, n, 1.0, chunkA, inFeatures, 1.0, atA, inFeatures);
-      // btA += chunkBᵀ·chunkA: (out, n)·(n, in)
-      openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, outFeatures, inFeatures, n, 1.0, chunkB, outFeatures,
-          chunkA, inFeatures, 1.0, btA, inFeatures);
-    }
-    for (int i = 0; i < inFeatures; i++) {
-      for (int j = i; j < inFeatures; j++) {
-        sumAtA.add(i * inFeatures + j, atA[i * inFeatures + j]);
+        column += widths[k];
       }
     }
-    sumBtA.add(btA, 0);
+    int[] targetOf = new int[outFeatures]; // output column → its target k
+    int[] columnOf = new int[outFeatures]; // output column → its column in target k
+    for (int k = 0, column = 0; k < targets.length; column += widths[k], k++) {
+      for (int j = 0; j < widths[k]; j++) {
+        targetOf[column + j] = k;
+        columnOf[column + j] = j;
+      }
+    }
+    int chunkRows = Math.max(1, Math.min(rows, MAX_TOKENS_PER_UPDATE));
+    // Upper triangle of Σ AᵀA, ROW_BLOCK rows at a time: C (r, in − r0) = A[:, r0:r0+r]ᵀ · A[:, r0:in]
+    double[] block = new double[ROW_BLOCK * inFeatures]; // (ROW_BLOCK, ≤ in), the product of one row block
+    double[] left = new double[chunkRows * ROW_BLOCK]; // (chunkRows, ROW_BLOCK)
+    double[] right = new double[chunkRows * inFeatures]; // (chunkRows, ≤ in)
+    for (int r0 = 0; r0 < inFeatures && rows > 0; r0 += ROW_BLOCK) {
+      int r = Math.min(ROW_BLOCK, inFeatures - r0);
+      int width = inFeatures - r0;
+      java.util.Arrays.fill(block, 0, r * width, 0.0);
+      for (int t0 = 0; t0 < rows; t0 += chunkRows) {
+        int n = Math.min(chunkRows, rows - t0);
+        for (int t = 0; t < n; t++) {
+          int src = (t0 + t) * inFeatures + r0;
+          for (int i = 0; i < r; i++) {
+            left[t * r + i] = a[src + i];
+          }
+          for (int j = 0; j < width; j++) {
+            right[t * width + j] = a[src + j];
+          }
+        }
+        openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, width, n, 1.0, left, r, right, width, 1.0, block, width);
+      }
+      for (int i = 0; i < r; i++) { // row r0 + i of the upper triangle: columns r0 + i … in − 1
+        sumAtA.add(block, i * width + i, width - i, packedRowStart(r0 + i));
+      }
+    }
+    // Σ BᵀA, ROW_BLOCK output rows at a time: C (r, in) = B[:, o0:o0+r]ᵀ · A
+    for (int o0 = 0; o0 < outFeatures && rows > 0; o0 += ROW_BLOCK) {
+      int r = Math.min(ROW_BLOCK, outFeatures - o0);
+      java.util.Arrays.fill(block, 0, r * inFeatures, 0.0);
+      for (int t0 = 0; t0 < rows; t0 += chunkRows) {
+        int n = Math.min(chunkRows, rows - t0);
+        for (int t = 0; t < n; t++) {
+          for (int i = 0; i < r; i++) {
+            int k = targetOf[o0 + i];
+            left[t * r + i] = targets[k][(t0 + t) * widths[k] + columnOf[o0 + i]];
+          }
+          for (int j = 0; j < inFeatures; j++) {
+            right[t * inFeatures + j] = a[(t0 + t) * inFeatures + j];
+          }
+        }
+        openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, inFeatures, n, 1.0, left, r, right, inFeatures, 1.0, block,
+            inFeatures);
+      }
+      sumBtA.add(block, 0, r * inFeatures, o0 * inFeatures);
+    }
     sumA.add(colA, 0);
     sumB.add(colB, 0);
     sumSquaresB.add(squaresB, 0);
     counts.add(0, 1);
     counts.add(1, rows);
     return this;
+  }
+
+  /** Entries of the packed upper triangle of an (n, n) matrix: n(n + 1)/2. */
+  public static int packedSize(int n) {
+    return (int) ((long) n * (n + 1) / 2);
+  }
+
+  /** Index in the packed upper triangle of entry (i, i), the first of row i. */
+  private int packedRowStart(int i) {
+    return (int) ((long) i * inFeatures - (long) i * (i - 1) / 2);
   }
 
   /**
@@ -169,7 +213,7 @@ public final class LeastSquaresAccumulator implements Serializable {
   }
 
   /**
-   * The live exact sums, in a fixed order: Σ AᵀA (upper triangle, in·in), Σ BᵀA (out·in), Σ A (in), Σ B (out),
+   * The live exact sums, in a fixed order: Σ AᵀA (upper triangle packed row by row, in(in + 1)/2), Σ BᵀA (out·in), Σ A (in), Σ B (out),
    * Σ B² (out), counts (2). Merging each component separately (e.g. in slices, see {@link ExactSums#slice}) and
    * decoding with {@link LeastSquaresSums#decode} gives the same sums as {@link #merge} then {@link #decode}.
    */

@@ -25,16 +25,22 @@ public record LeastSquaresSums(int inFeatures, int outFeatures, double[] sumAtA,
 
   /**
    * From the decoded components in the order of {@link LeastSquaresAccumulator#components()}; the first is the
-   * upper triangle of Σ AᵀA and is symmetrised here (in place).
+   * upper triangle of Σ AᵀA packed row by row, unpacked here into a full symmetric matrix.
    */
   public static LeastSquaresSums decode(int inFeatures, int outFeatures, List<double[]> components) {
     if (components.size() != 6) {
       throw new IllegalArgumentException("Expected 6 least-squares components, got " + components.size());
     }
-    double[] atA = components.get(0);
-    for (int i = 0; i < inFeatures; i++) {
-      for (int j = i + 1; j < inFeatures; j++) {
-        atA[j * inFeatures + i] = atA[i * inFeatures + j];
+    double[] packed = components.get(0);
+    if (packed.length != LeastSquaresAccumulator.packedSize(inFeatures)) {
+      throw new IllegalArgumentException("Expected " + LeastSquaresAccumulator.packedSize(inFeatures) + " packed entries of ΣAᵀA for "
+          + inFeatures + " input features, got " + packed.length);
+    }
+    double[] atA = new double[inFeatures * inFeatures]; // (in, in)
+    for (int i = 0, k = 0; i < inFeatures; i++) {
+      for (int j = i; j < inFeatures; j++, k++) {
+        atA[i * inFeatures + j] = packed[k];
+        atA[j * inFeatures + i] = packed[k];
       }
     }
     double[] counts = components.get(5);

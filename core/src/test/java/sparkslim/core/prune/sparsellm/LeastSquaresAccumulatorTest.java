@@ -105,6 +105,42 @@ class LeastSquaresAccumulatorTest {
     assertEquals(Arrays.stream(SAMPLE_TOKENS).sum(), acc.numTokens());
   }
 
+  /** Several row blocks of both products, several token chunks, and two stacked targets that split a row block. */
+  @Test
+  void blockedProductsMatchDirectFp64Computation() {
+    int in = LeastSquaresAccumulator.ROW_BLOCK + 37;
+    int[] widths = {300, LeastSquaresAccumulator.ROW_BLOCK - 295};
+    int out = widths[0] + widths[1];
+    int rows = LeastSquaresAccumulator.MAX_TOKENS_PER_UPDATE + 50;
+    Random rnd = new Random(21);
+    float[] a = gaussian(rnd, rows * in, 1); // (rows, in)
+    float[] b0 = gaussian(rnd, rows * widths[0], 1); // (rows, widths[0])
+    float[] b1 = gaussian(rnd, rows * widths[1], 1); // (rows, widths[1])
+    LeastSquaresAccumulator acc = new LeastSquaresAccumulator(in, out).addStacked(a, rows, b0, b1);
+    double[] atA = new double[in * in];
+    double[] btA = new double[out * in];
+    double[] row = new double[in];
+    for (int t = 0; t < rows; t++) {
+      for (int i = 0; i < in; i++) {
+        row[i] = a[t * in + i];
+      }
+      for (int i = 0; i < in; i++) {
+        for (int j = 0; j < in; j++) {
+          atA[i * in + j] += row[i] * row[j];
+        }
+      }
+      for (int o = 0; o < out; o++) {
+        double bo = o < widths[0] ? b0[t * widths[0] + o] : b1[t * widths[1] + o - widths[0]];
+        for (int i = 0; i < in; i++) {
+          btA[o * in + i] += bo * row[i];
+        }
+      }
+    }
+    assertClose(atA, acc.sumAtA());
+    assertClose(btA, acc.sumBtA());
+    assertEquals(rows, acc.numTokens());
+  }
+
   @Test
   void hessianEqualsHessianAccumulator() {
     List<float[][]> data = samples(13);
