@@ -5,7 +5,6 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.function.Consumer;
 import org.apache.spark.HashPartitioner;
 import org.apache.spark.api.java.JavaPairRDD;
@@ -20,6 +19,7 @@ import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.FfnState;
 import sparkslim.core.prune.sparsellm.FfnStatistics;
 import sparkslim.core.prune.sparsellm.FfnWeights;
+import sparkslim.core.prune.sparsellm.LeastSquaresSlices;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
 import sparkslim.jobs.spark.TaskThreads;
@@ -29,17 +29,15 @@ import sparkslim.jobs.spark.TaskThreads;
  * auxiliary variables (z, s, p) of every calibration sample live in a persisted RDD of {@link FfnState}, partitioned
  * like the samples; they are never collected. Each alternation is one round:
  * <ol>
- *   <li>executors sum the {@link FfnStatistics} of their samples (exact sums); the sums travel to the driver in
- *       slices of at most {@link #SLICE_ENTRIES} entries, merged by key across executors, so no single message holds
- *       them whole and the bytes collected depend only on d and f, never on the number of tokens;</li>
+ *   <li>executors sum the {@link FfnStatistics} of their samples (exact sums), one slice of
+ *       {@link LeastSquaresSlices#ROW_BLOCK} rows at a time; the slices are merged by key across executors, so no single
+ *       message holds the sums whole and the bytes collected depend only on d and f, never on the number of tokens;</li>
  *   <li>the driver refits, prunes with SparseGPT and keeps the better weights ({@link SparseLlmSolver});</li>
  *   <li>the driver broadcasts the pruned FFN and M⁻¹ (f×f);</li>
  *   <li>executors update p, z (and s) of their samples and evaluate the objective.</li>
  * </ol>
  */
 public final class FfnAlternation {
-  /** Entries per slice of the statistics sent to the driver (16 B each: 16 MB per slice). */
-  static final int SLICE_ENTRIES = 1 << 20;
   /** Target bytes per reduce partition fetched by the driver at a time. */
   static final long BYTES_PER_REDUCE_PARTITION = 256L << 20;
   static final int BYTES_PER_ENTRY = 16;
@@ -142,9 +140,9 @@ public final class FfnAlternation {
   }
 
   /**
-   * Σ of {@link FfnStatistics} over all states. Each task sums its partition's samples into one accumulator, then
-   * emits it in slices keyed by (component, offset); the slices are merged by key on the executors (shuffle without
-   * map-side combine, so a task holds its accumulator and one slice) and fetched one reduce partition at a time.
+   * Σ of {@link FfnStatistics} over all states. Each task emits its partition's sums slice by slice, keyed by
+   * (component, offset); the slices are merged by key on the executors (shuffle without map-side combine, so a task
+   * holds one slice) and fetched one reduce partition at a time.
    * Exact sums: the result does not depend on partitioning or merge order.
    */
   FfnStatistics.Sums aggregate(JavaRDD<FfnState> states, FfnWeights ffn, long[] collected) {
@@ -177,104 +175,64 @@ public final class FfnAlternation {
     for (int size : sizes) {
       decoded.add(new double[size]);
     }
-    boolean[][] seen = new boolean[sizes.length][];
-    for (int c = 0; c < sizes.length; c++) {
-      seen[c] = new boolean[(sizes[c] + SLICE_ENTRIES - 1) / SLICE_ENTRIES];
-    }
+    long[] received = new long[sizes.length]; // entries per component; keys are unique after the reduce
     Iterator<Tuple2<Long, ExactSums>> fetched = merged.toLocalIterator();
     while (fetched.hasNext()) {
       Tuple2<Long, ExactSums> slice = fetched.next();
       int component = (int) (slice._1() >>> 32);
       int offset = (int) (slice._1() & 0xffffffffL);
       slice._2().decodeInto(decoded.get(component), offset);
-      seen[component][offset / SLICE_ENTRIES] = true;
+      received[component] += slice._2().size();
       collected[0] += (long) slice._2().size() * BYTES_PER_ENTRY;
     }
     for (int c = 0; c < sizes.length; c++) {
-      for (int k = 0; k < seen[c].length; k++) {
-        if (!seen[c][k]) { // every slice of every partition's sums is always emitted, so this is a bug, not user error
-          throw new IllegalStateException("Slice " + k + " of statistics component " + c + " never reached the driver");
-        }
+      if (received[c] != sizes[c]) { // every slice of every partition's sums is always emitted, so this is a bug, not user error
+        throw new IllegalStateException("Statistics component " + c + ": " + received[c] + " of " + sizes[c] + " entries reached the driver");
       }
     }
     return FfnStatistics.decode(kind, d, f, decoded);
   }
 
   /**
-   * Emits a partition's statistics in slices of at most {@link #SLICE_ENTRIES}, keyed (component &lt;&lt; 32 | offset),
-   * with components numbered as in {@link FfnStatistics#components()}. The input fit, the output fit and the
-   * objective are summed one after the other, each only when the shuffle writer (which streams records to disk)
-   * asks for its first slice, so a task holds one of them at a time: at LLaMA-7B shapes 1.6 GB (input) or 1.7 GB
-   * (output) of sums, plus about 0.3 GB of fp64 scratch, instead of 3.3 GB.
+   * Emits a partition's statistics in slices keyed (component &lt;&lt; 32 | offset), with components numbered as in
+   * {@link FfnStatistics#components()}: the input fit's, then the output fit's ({@link LeastSquaresSlices}, one block
+   * of rows over all the partition's samples at a time), then the objective. Each slice is computed when the shuffle
+   * writer (which streams records to disk) asks for it, so a task holds one block of sums at a time: at LLaMA-7B shapes
+   * about 0.1 GB, plus 0.2 GB of fp64 scratch, instead of the 3.3 GB of whole accumulators.
    */
   private static final class SliceIterator implements Iterator<Tuple2<Long, ExactSums>> {
-    private static final int GROUPS = 3;
-    private final FfnKind kind;
-    private final int hidden;
-    private final int ffn;
-    private final List<FfnState> partition;
-    private int group = -1;
-    private int componentBase;
-    private List<ExactSums> components = List.of();
-    private int component;
-    private int offset;
+    private final Iterator<Tuple2<Long, ExactSums>> slices;
 
     SliceIterator(FfnKind kind, int hidden, int ffn, List<FfnState> partition) {
-      this.kind = kind;
-      this.hidden = hidden;
-      this.ffn = ffn;
-      this.partition = partition;
-      advance();
-    }
-
-    /** Moves to the next non-exhausted slice, summing the next group when the current one is done. */
-    private void advance() {
-      while (component >= components.size() && group + 1 < GROUPS) {
-        componentBase += components.size();
-        components = List.of(); // release the previous group before summing the next
-        group++;
-        components = sum(group);
-        component = 0;
-        offset = 0;
-      }
-    }
-
-    private List<ExactSums> sum(int g) {
-      if (g == 0) {
-        var acc = FfnStatistics.emptyInput(kind, hidden, ffn);
-        partition.forEach(s -> s.addInputTo(acc));
-        return acc.components();
-      }
-      if (g == 1) {
-        var acc = FfnStatistics.emptyOutput(hidden, ffn);
-        partition.forEach(s -> s.addOutputTo(acc));
-        return acc.components();
-      }
+      int inputOut = kind == FfnKind.LLAMA_SWIGLU ? 2 * ffn : ffn;
+      int outputBase = FfnStatistics.INPUT_COMPONENTS;
+      int objectiveIndex = FfnStatistics.INPUT_COMPONENTS + FfnStatistics.OUTPUT_COMPONENTS;
+      Iterator<LeastSquaresSlices.Slice> input = new LeastSquaresSlices(hidden, inputOut, partition.stream().map(FfnState::inputSample).toList());
+      Iterator<LeastSquaresSlices.Slice> output = new LeastSquaresSlices(ffn, hidden, partition.stream().map(FfnState::outputSample).toList());
       ExactSums objective = new ExactSums(1);
       partition.forEach(s -> objective.add(0, s.objective()));
-      return List.of(objective);
+      this.slices = java.util.stream.Stream.concat(
+          java.util.stream.Stream.concat(stream(input).map(sl -> key(sl.component(), sl.offset(), sl.sums())),
+              stream(output).map(sl -> key(outputBase + sl.component(), sl.offset(), sl.sums()))),
+          java.util.stream.Stream.of(key(objectiveIndex, 0, objective))).iterator();
+    }
+
+    private static <T> java.util.stream.Stream<T> stream(Iterator<T> it) {
+      return java.util.stream.StreamSupport.stream(java.util.Spliterators.spliteratorUnknownSize(it, java.util.Spliterator.ORDERED), false);
+    }
+
+    private static Tuple2<Long, ExactSums> key(int component, int offset, ExactSums sums) {
+      return new Tuple2<>(((long) component << 32) | offset, sums);
     }
 
     @Override
     public boolean hasNext() {
-      return component < components.size();
+      return slices.hasNext();
     }
 
     @Override
     public Tuple2<Long, ExactSums> next() {
-      if (!hasNext()) {
-        throw new NoSuchElementException();
-      }
-      ExactSums c = components.get(component);
-      int end = Math.min(c.size(), offset + SLICE_ENTRIES);
-      Tuple2<Long, ExactSums> slice = new Tuple2<>(((long) (componentBase + component) << 32) | offset, c.slice(offset, end));
-      offset = end;
-      if (offset >= c.size()) {
-        component++;
-        offset = 0;
-        advance();
-      }
-      return slice;
+      return slices.next();
     }
   }
 }

@@ -25,6 +25,10 @@ public final class SparkSessions {
       conf.set("spark.executor.extraJavaOptions", (javaOptions + " " + EXECUTOR_JAVA_OPTIONS + cacheDirOption()).trim());
     }
     conf.setIfMissing("spark.executorEnv.OPENBLAS_CORETYPE", OPENBLAS_CORETYPE);
+    // Java serialization keeps every object written to a stream reachable until the stream resets (default: every 100
+    // records). Our records are large arrays (hidden states, slices of statistics), so a reset after each one keeps a
+    // shuffle writer from holding a second copy of everything it wrote.
+    conf.setIfMissing("spark.serializer.objectStreamReset", "1");
     if (master.startsWith("local")) {
       conf.setIfMissing("spark.ui.enabled", "false");
       conf.setIfMissing("spark.driver.host", "127.0.0.1");

@@ -69,6 +69,16 @@ public record FfnState(int index, int numTokens, float[] x, float[] y, float[] z
     return new FfnState(index, n, x, y, newZ, newS, newP, value);
   }
 
+  /** This sample in the fc1 / stacked up-gate fit: A = x, B = z or [z | s] (see {@link FfnStatistics#emptyInput}). */
+  public LeastSquaresSlices.Sample inputSample() {
+    return s == null ? new LeastSquaresSlices.Sample(x, numTokens, z) : new LeastSquaresSlices.Sample(x, numTokens, z, s);
+  }
+
+  /** This sample in the fc2 / down fit: A = p, B = Y (see {@link FfnStatistics#emptyOutput}). */
+  public LeastSquaresSlices.Sample outputSample() {
+    return new LeastSquaresSlices.Sample(p, numTokens, y);
+  }
+
   /** Adds this sample to the fc1 / stacked up-gate fit: A = x, B = z or [z | s]. */
   public LeastSquaresAccumulator addInputTo(LeastSquaresAccumulator input) {
     return s == null ? input.add(x, z, numTokens) : input.addStacked(x, numTokens, z, s);

@@ -22,6 +22,9 @@ import sparkslim.core.linalg.ExactSums;
  */
 public final class FfnStatistics implements Serializable {
   private static final long serialVersionUID = 1L;
+  /** Components of each least-squares fit in {@link #components()}: 6 (see {@link LeastSquaresAccumulator#components()}). */
+  public static final int INPUT_COMPONENTS = 6;
+  public static final int OUTPUT_COMPONENTS = 6;
 
   private final FfnKind kind;
   private final int hidden;

@@ -1,11 +1,8 @@
 package sparkslim.core.prune.sparsellm;
 
-import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
-import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
-import static org.bytedeco.openblas.global.openblas.CblasTrans;
 
 import java.io.Serializable;
-import org.bytedeco.openblas.global.openblas;
+import java.util.List;
 import sparkslim.core.linalg.ExactSums;
 
 /**
@@ -32,10 +29,10 @@ import sparkslim.core.linalg.ExactSums;
 public final class LeastSquaresAccumulator implements Serializable {
   private static final long serialVersionUID = 1L;
 
-  /** Tokens converted to fp64 per BLAS call; bounds the temporaries to this many rows. */
-  static final int MAX_TOKENS_PER_UPDATE = 2048;
-  /** Rows of Σ AᵀA or Σ BᵀA computed per BLAS call; bounds the fp64 product scratch to this many rows. */
-  static final int ROW_BLOCK = 512;
+  /** Tokens converted to fp64 per BLAS call ({@link LeastSquaresSlices}). */
+  static final int MAX_TOKENS_PER_UPDATE = LeastSquaresSlices.MAX_TOKENS_PER_UPDATE;
+  /** Rows of Σ AᵀA or Σ BᵀA per slice ({@link LeastSquaresSlices}). */
+  static final int ROW_BLOCK = LeastSquaresSlices.ROW_BLOCK;
 
   private final int inFeatures;
   private final int outFeatures;
@@ -85,111 +82,20 @@ public final class LeastSquaresAccumulator implements Serializable {
    * @return this
    */
   public LeastSquaresAccumulator addStacked(float[] a, int rows, float[]... targets) {
-    if (rows < 0 || a.length != (long) rows * inFeatures) {
-      throw new IllegalArgumentException("Cannot accumulate least-squares statistics: expected input of shape (" + rows
-          + ", " + inFeatures + ") = " + (long) rows * inFeatures + " values, got " + a.length);
-    }
-    int[] widths = new int[targets.length];
-    int totalWidth = 0;
-    for (int k = 0; k < targets.length; k++) {
-      widths[k] = rows == 0 ? 0 : targets[k].length / rows;
-      if ((long) widths[k] * rows != targets[k].length) {
-        throw new IllegalArgumentException("Cannot accumulate least-squares statistics: target " + k + " has "
-            + targets[k].length + " values, not a multiple of " + rows + " rows");
-      }
-      totalWidth += widths[k];
-    }
-    if (rows > 0 && totalWidth != outFeatures) {
-      throw new IllegalArgumentException("Cannot accumulate least-squares statistics: expected targets " + outFeatures
-          + " wide in total, got " + totalWidth);
-    }
-    double[] colA = new double[inFeatures]; // (in)
-    double[] colB = new double[outFeatures]; // (out)
-    double[] squaresB = new double[outFeatures]; // (out)
-    for (int t = 0; t < rows; t++) {
-      for (int i = 0; i < inFeatures; i++) {
-        colA[i] += a[t * inFeatures + i];
-      }
-      int column = 0;
-      for (int k = 0; k < targets.length; k++) {
-        for (int j = 0; j < widths[k]; j++) {
-          double value = targets[k][t * widths[k] + j];
-          colB[column + j] += value;
-          squaresB[column + j] += value * value;
-        }
-        column += widths[k];
-      }
-    }
-    int[] targetOf = new int[outFeatures]; // output column → its target k
-    int[] columnOf = new int[outFeatures]; // output column → its column in target k
-    for (int k = 0, column = 0; k < targets.length; column += widths[k], k++) {
-      for (int j = 0; j < widths[k]; j++) {
-        targetOf[column + j] = k;
-        columnOf[column + j] = j;
-      }
-    }
-    int chunkRows = Math.max(1, Math.min(rows, MAX_TOKENS_PER_UPDATE));
-    // Upper triangle of Σ AᵀA, ROW_BLOCK rows at a time: C (r, in − r0) = A[:, r0:r0+r]ᵀ · A[:, r0:in]
-    double[] block = new double[ROW_BLOCK * inFeatures]; // (ROW_BLOCK, ≤ in), the product of one row block
-    double[] left = new double[chunkRows * ROW_BLOCK]; // (chunkRows, ROW_BLOCK)
-    double[] right = new double[chunkRows * inFeatures]; // (chunkRows, ≤ in)
-    for (int r0 = 0; r0 < inFeatures && rows > 0; r0 += ROW_BLOCK) {
-      int r = Math.min(ROW_BLOCK, inFeatures - r0);
-      int width = inFeatures - r0;
-      java.util.Arrays.fill(block, 0, r * width, 0.0);
-      for (int t0 = 0; t0 < rows; t0 += chunkRows) {
-        int n = Math.min(chunkRows, rows - t0);
-        for (int t = 0; t < n; t++) {
-          int src = (t0 + t) * inFeatures + r0;
-          for (int i = 0; i < r; i++) {
-            left[t * r + i] = a[src + i];
-          }
-          for (int j = 0; j < width; j++) {
-            right[t * width + j] = a[src + j];
-          }
-        }
-        openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, width, n, 1.0, left, r, right, width, 1.0, block, width);
-      }
-      for (int i = 0; i < r; i++) { // row r0 + i of the upper triangle: columns r0 + i … in − 1
-        sumAtA.add(block, i * width + i, width - i, packedRowStart(r0 + i));
-      }
-    }
-    // Σ BᵀA, ROW_BLOCK output rows at a time: C (r, in) = B[:, o0:o0+r]ᵀ · A
-    for (int o0 = 0; o0 < outFeatures && rows > 0; o0 += ROW_BLOCK) {
-      int r = Math.min(ROW_BLOCK, outFeatures - o0);
-      java.util.Arrays.fill(block, 0, r * inFeatures, 0.0);
-      for (int t0 = 0; t0 < rows; t0 += chunkRows) {
-        int n = Math.min(chunkRows, rows - t0);
-        for (int t = 0; t < n; t++) {
-          for (int i = 0; i < r; i++) {
-            int k = targetOf[o0 + i];
-            left[t * r + i] = targets[k][(t0 + t) * widths[k] + columnOf[o0 + i]];
-          }
-          for (int j = 0; j < inFeatures; j++) {
-            right[t * inFeatures + j] = a[(t0 + t) * inFeatures + j];
-          }
-        }
-        openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, inFeatures, n, 1.0, left, r, right, inFeatures, 1.0, block,
-            inFeatures);
-      }
-      sumBtA.add(block, 0, r * inFeatures, o0 * inFeatures);
-    }
-    sumA.add(colA, 0);
-    sumB.add(colB, 0);
-    sumSquaresB.add(squaresB, 0);
-    counts.add(0, 1);
-    counts.add(1, rows);
+    return addAll(List.of(new LeastSquaresSlices.Sample(a, rows, targets)));
+  }
+
+  /** Adds several samples, slice by slice ({@link LeastSquaresSlices}); the result equals adding them one by one. */
+  public LeastSquaresAccumulator addAll(List<LeastSquaresSlices.Sample> samples) {
+    List<ExactSums> components = components();
+    new LeastSquaresSlices(inFeatures, outFeatures, samples)
+        .forEachRemaining(slice -> components.get(slice.component()).mergeAt(slice.offset(), slice.sums()));
     return this;
   }
 
   /** Entries of the packed upper triangle of an (n, n) matrix: n(n + 1)/2. */
   public static int packedSize(int n) {
     return (int) ((long) n * (n + 1) / 2);
-  }
-
-  /** Index in the packed upper triangle of entry (i, i), the first of row i. */
-  private int packedRowStart(int i) {
-    return (int) ((long) i * inFeatures - (long) i * (i - 1) / 2);
   }
 
   /**
@@ -217,8 +123,8 @@ public final class LeastSquaresAccumulator implements Serializable {
    * Σ B² (out), counts (2). Merging each component separately (e.g. in slices, see {@link ExactSums#slice}) and
    * decoding with {@link LeastSquaresSums#decode} gives the same sums as {@link #merge} then {@link #decode}.
    */
-  public java.util.List<ExactSums> components() {
-    return java.util.List.of(sumAtA, sumBtA, sumA, sumB, sumSquaresB, counts);
+  public List<ExactSums> components() {
+    return List.of(sumAtA, sumBtA, sumA, sumB, sumSquaresB, counts);
   }
 
   /** The sums as fp64 arrays (each exact total rounded once). */

@@ -22,6 +22,8 @@ public record LeastSquaresSums(int inFeatures, int outFeatures, double[] sumAtA,
                                double[] sumB, double[] sumSquaresB, long numSamples, long numTokens) {
   /** SparseGPT's factor in H = (2 / numSamples)·Σ AᵀA (see HessianAccumulator). */
   private static final double HESSIAN_SCALE = 2.0;
+  /** Weight rows per BLAS call in {@link #residual}; bounds its fp64 scratch. */
+  private static final int RESIDUAL_ROWS_PER_CALL = 512;
 
   /**
    * From the decoded components in the order of {@link LeastSquaresAccumulator#components()}; the first is the
@@ -81,28 +83,30 @@ public record LeastSquaresSums(int inFeatures, int outFeatures, double[] sumAtA,
       throw new IllegalArgumentException("Cannot evaluate the residual of rows [" + fromRow + ", " + toRow + ") of a ("
           + outFeatures + ", " + in + ") fit with " + w.length + " weights");
     }
-    double[] wd = new double[rows * in]; // (rows, in)
-    for (int i = 0; i < wd.length; i++) {
-      wd[i] = w[i];
-    }
-    double[] wg = new double[rows * in]; // (rows, in) = W·ΣAᵀA
-    if (rows > 0) {
-      openblas.cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, rows, in, 1.0, sumAtA, in, wd, in, 0.0, wg, in);
-    }
+    int chunk = Math.max(1, Math.min(rows, RESIDUAL_ROWS_PER_CALL));
+    double[] wd = new double[chunk * in]; // (chunk, in)
+    double[] wg = new double[chunk * in]; // (chunk, in) = W·ΣAᵀA
     double total = 0;
-    for (int r = 0; r < rows; r++) {
-      int o = fromRow + r;
-      double quadratic = 0;
-      double cross = 0;
-      double linearA = 0;
-      for (int i = 0; i < in; i++) {
-        double wi = wd[r * in + i];
-        quadratic += wi * wg[r * in + i];
-        cross += wi * sumBtA[o * in + i];
-        linearA += wi * sumA[i];
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+      int n = Math.min(chunk, rows - r0);
+      for (int i = 0; i < n * in; i++) {
+        wd[i] = w[r0 * in + i];
       }
-      double b = bias == null ? 0 : bias[r];
-      total += quadratic - 2 * cross + 2 * b * linearA + numTokens * b * b - 2 * b * sumB[o] + sumSquaresB[o];
+      openblas.cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, n, in, 1.0, sumAtA, in, wd, in, 0.0, wg, in);
+      for (int r = 0; r < n; r++) {
+        int o = fromRow + r0 + r;
+        double quadratic = 0;
+        double cross = 0;
+        double linearA = 0;
+        for (int i = 0; i < in; i++) {
+          double wi = wd[r * in + i];
+          quadratic += wi * wg[r * in + i];
+          cross += wi * sumBtA[o * in + i];
+          linearA += wi * sumA[i];
+        }
+        double b = bias == null ? 0 : bias[r0 + r];
+        total += quadratic - 2 * cross + 2 * b * linearA + numTokens * b * b - 2 * b * sumB[o] + sumSquaresB[o];
+      }
     }
     return total;
   }

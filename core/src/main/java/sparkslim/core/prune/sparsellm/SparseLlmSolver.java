@@ -68,7 +68,6 @@ public final class SparseLlmSolver {
       out = WeightRefit.refit(sums.output(), dense.outBias(), WeightRefit.DEFAULT_RIDGE_FRACTION); // (d, f)
     }
     double[] hx = sums.input().hessian(); // (d, d), the X Hessian (constant)
-    double[] hp = sums.output().hessian(); // (f, f), refreshed from the current p, doc §1.2 step 2
     List<LinearStep> linears = new ArrayList<>();
     Pick inPick = prune(kind.inName(), in, f, d, hx, sums.input(), dense.inBias(), 0, options.alpha(),
         previous == null ? null : previous.pruned().in(), previous == null ? null : previous.inMask(), linears);
@@ -77,7 +76,8 @@ public final class SparseLlmSolver {
       gatePick = prune(kind.gateName(), gate, f, d, hx, sums.input(), null, f, options.alpha(),
           previous == null ? null : previous.pruned().gate(), previous == null ? null : previous.gateMask(), linears);
     }
-    Pick outPick = prune(kind.outName(), out, d, f, hp, sums.output(), dense.outBias(), 0, options.beta(),
+    // (f, f) Hessian of the current p, doc §1.2 step 2; built here so that it is garbage once the prune returns
+    Pick outPick = prune(kind.outName(), out, d, f, sums.output().hessian(), sums.output(), dense.outBias(), 0, options.beta(),
         previous == null ? null : previous.pruned().out(), previous == null ? null : previous.outMask(), linears);
     FfnWeights pruned = dense.withMatrices(inPick.weights, gatePick == null ? null : gatePick.weights, outPick.weights);
     float[] mInv = AuxiliaryUpdates.toFloat(AuxiliaryUpdates.pUpdateMatrixInverse(pruned.out(), d, f, options.beta(), options.gamma()));

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import sparkslim.core.calib.HessianAccumulator;
+import sparkslim.core.linalg.ExactSums;
 
 /**
  * {@link LeastSquaresAccumulator} and {@link FfnStatistics}: distributed equals local, bitwise (Spark's
@@ -139,6 +140,30 @@ class LeastSquaresAccumulatorTest {
     assertClose(atA, acc.sumAtA());
     assertClose(btA, acc.sumBtA());
     assertEquals(rows, acc.numTokens());
+  }
+
+  /** A partition's samples summed slice by slice equal the samples added one by one, bitwise, over several row blocks. */
+  @Test
+  void slicesOfSeveralSamplesEqualOneByOne() {
+    int in = LeastSquaresAccumulator.ROW_BLOCK + 9;
+    int[] widths = {20, 13};
+    Random rnd = new Random(5);
+    List<LeastSquaresSlices.Sample> samples = new ArrayList<>();
+    LeastSquaresAccumulator oneByOne = new LeastSquaresAccumulator(in, widths[0] + widths[1]);
+    for (int rows : new int[] {7, 40, 1}) {
+      LeastSquaresSlices.Sample s = new LeastSquaresSlices.Sample(gaussian(rnd, rows * in, 1), rows, gaussian(rnd, rows * widths[0], 1),
+          gaussian(rnd, rows * widths[1], 1));
+      samples.add(s);
+      oneByOne.addStacked(s.a(), rows, s.targets());
+    }
+    LeastSquaresAccumulator sliced = new LeastSquaresAccumulator(in, widths[0] + widths[1]).addAll(samples);
+    List<ExactSums> a = oneByOne.components();
+    List<ExactSums> b = sliced.components();
+    for (int c = 0; c < a.size(); c++) {
+      assertArrayEquals(a.get(c).toDoubles(), b.get(c).toDoubles(), 0.0, "component " + c);
+    }
+    assertEquals(3, sliced.numSamples());
+    assertEquals(48, sliced.numTokens());
   }
 
   @Test
