@@ -3,6 +3,7 @@ package sparkslim.core.prune.sparsellm;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
+import java.util.function.Supplier;
 import sparkslim.core.prune.PruneResult;
 import sparkslim.core.prune.SparseGptSolver;
 
@@ -67,17 +68,17 @@ public final class SparseLlmSolver {
       gate = kind == FfnKind.OPT_RELU ? null : WeightRefit.rows(fitted, d, f, 2 * f);
       out = WeightRefit.refit(sums.output(), dense.outBias(), WeightRefit.DEFAULT_RIDGE_FRACTION); // (d, f)
     }
-    double[] hx = sums.input().hessian(); // (d, d), the X Hessian (constant)
     List<LinearStep> linears = new ArrayList<>();
-    Pick inPick = prune(kind.inName(), in, f, d, hx, sums.input(), dense.inBias(), 0, options.alpha(),
+    // (d, d) Hessian of X (constant), built per linear inside the prune: SparseGPT damps and factors it in place
+    Pick inPick = prune(kind.inName(), in, f, d, sums.input()::hessian, sums.input(), dense.inBias(), 0, options.alpha(),
         previous == null ? null : previous.pruned().in(), previous == null ? null : previous.inMask(), linears);
     Pick gatePick = null;
     if (kind == FfnKind.LLAMA_SWIGLU) {
-      gatePick = prune(kind.gateName(), gate, f, d, hx, sums.input(), null, f, options.alpha(),
+      gatePick = prune(kind.gateName(), gate, f, d, sums.input()::hessian, sums.input(), null, f, options.alpha(),
           previous == null ? null : previous.pruned().gate(), previous == null ? null : previous.gateMask(), linears);
     }
-    // (f, f) Hessian of the current p, doc §1.2 step 2; built here so that it is garbage once the prune returns
-    Pick outPick = prune(kind.outName(), out, d, f, sums.output().hessian(), sums.output(), dense.outBias(), 0, options.beta(),
+    // (f, f) Hessian of the current p, doc §1.2 step 2; built inside the prune, which consumes it
+    Pick outPick = prune(kind.outName(), out, d, f, sums.output()::hessian, sums.output(), dense.outBias(), 0, options.beta(),
         previous == null ? null : previous.pruned().out(), previous == null ? null : previous.outMask(), linears);
     FfnWeights pruned = dense.withMatrices(inPick.weights, gatePick == null ? null : gatePick.weights, outPick.weights);
     float[] mInv = AuxiliaryUpdates.toFloat(AuxiliaryUpdates.pUpdateMatrixInverse(pruned.out(), d, f, options.beta(), options.gamma()));
@@ -87,12 +88,12 @@ public final class SparseLlmSolver {
   private record Pick(float[] weights, BitSet mask) {}
 
   /**
-   * SparseGPT on {@code w} (rows, cols) with Hessian {@code h}, then the safeguard against {@code previous}: the
+   * SparseGPT on {@code w} (rows, cols) with the Hessian {@code hessian} builds, then the safeguard against {@code previous}: the
    * linear's weight term of L is rows [rowOffset, rowOffset + rows) of the fit in {@code sums}, times {@code weight}.
    */
-  private Pick prune(String linear, float[] w, int rows, int cols, double[] h, LeastSquaresSums sums, float[] bias, int rowOffset,
+  private Pick prune(String linear, float[] w, int rows, int cols, Supplier<double[]> hessian, LeastSquaresSums sums, float[] bias, int rowOffset,
                      double weight, float[] previous, BitSet previousMask, List<LinearStep> linears) {
-    PruneResult r = sparseGpt.solve(w, rows, cols, h); // damps its own copy of H
+    PruneResult r = sparseGpt.solveConsumingHessian(w, rows, cols, hessian.get()); // a fresh H per call: damping never compounds
     if (previous == null) {
       linears.add(new LinearStep(linear, Double.NaN, weight * sums.residual(r.weights(), bias, rowOffset, rowOffset + rows), true,
           r.loss(), r.fallback()));
