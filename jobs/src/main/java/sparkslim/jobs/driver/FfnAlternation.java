@@ -39,7 +39,7 @@ import sparkslim.jobs.spark.TaskThreads;
  */
 public final class FfnAlternation {
   /** Target bytes per reduce partition fetched by the driver at a time. */
-  static final long BYTES_PER_REDUCE_PARTITION = 256L << 20;
+  static final long BYTES_PER_REDUCE_PARTITION = 64L << 20;
   static final int BYTES_PER_ENTRY = 16;
 
   /** One alternation as logged: objective after the executor updates, per-linear weight terms, rejections. */
@@ -103,6 +103,7 @@ public final class FfnAlternation {
       collected[0] = 0;
       double objective;
       if (t + 1 < options.iterations()) {
+        sums = null; // this round's statistics are spent: let them go before the next ones are fetched
         sums = aggregate(next, denseFfn, collected); // next round's statistics, and the objective after this round
         objective = sums.objective();
       } else {
