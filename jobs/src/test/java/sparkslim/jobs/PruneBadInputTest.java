@@ -138,11 +138,13 @@ class PruneBadInputTest {
     }
     Files.delete(model.resolve("config.json"));
     String config = Files.readString(TestSupport.model("tiny-llama-imdb").resolve("config.json"), StandardCharsets.UTF_8)
-        .replaceFirst("\\{", "{\n  \"mlp_bias\": true,");
+        .replace("\"mlp_bias\": false", "\"mlp_bias\": true");
+    assertTrue(config.contains("\"mlp_bias\": true"), "the fixture's config.json sets mlp_bias");
     Files.writeString(model.resolve("config.json"), config);
     Path out = tmp.resolve("out");
     String err = TestSupport.failingRun(out, "prune", "--model.path=" + model, "--output.path=" + out, "--spark.master=local[1]",
-        "--pruning.method=sparsellm", "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors"));
+        "--pruning.method=sparsellm", "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors"),
+        "--calibration.num-samples=2", "--calibration.seqlen=16");
     assertTrue(err.contains(model.resolve("config.json").toString()) && err.contains("'mlp_bias': true") && err.contains("LLAMA_SWIGLU"), err);
   }
 }
