@@ -34,11 +34,16 @@ public enum ConfigKey {
   PRUNING_SPARSELLM_ITERATIONS("pruning.sparsellm.iterations", Type.STRING, "SparseLLM: alternations per FFN (>= 1; 1 = SparseGPT); auto = per architecture"),
   PRUNING_SPARSELLM_S_GRADIENT_STEPS("pruning.sparsellm.s-gradient-steps", Type.INT, "SparseLLM (LLaMA): gradient steps of the s-update per alternation"),
   PRUNING_SPARSELLM_S_LEARNING_RATE("pruning.sparsellm.s-learning-rate", Type.DOUBLE, "SparseLLM (LLaMA): initial step size of each s gradient step"),
+  DEPTH_CRITERION("depth.criterion", Type.STRING, "depth-prune: block importance, ppl | taylor | magnitude"),
+  DEPTH_NUM_BLOCKS("depth.num-blocks", Type.INT, "depth-prune: number of blocks to remove"),
+  DEPTH_PROTECT("depth.protect", Type.LIST, "depth-prune: blocks never removed, indices or L-k (L = num_hidden_layers), or none"),
+  DEPTH_MODE("depth.mode", Type.STRING, "depth-prune: one-shot (score once, remove the n least important) | iterative (re-score after each removal)"),
   OUTPUT_DTYPE("output.dtype", Type.STRING, "dtype of the exported model: auto (= input) | float32 | float16 | bfloat16"),
   BENCH_HIDDEN("bench.hidden", Type.INT, "bench-sparsellm: hidden size d of the synthetic FFN"),
   BENCH_FFN("bench.ffn", Type.INT, "bench-sparsellm: FFN size f of the synthetic FFN"),
   BENCH_TOKENS("bench.tokens", Type.LIST, "bench-sparsellm: calibration token counts, one run each"),
   BENCH_SAMPLE_TOKENS("bench.sample-tokens", Type.INT, "bench-sparsellm: tokens per synthetic calibration sample"),
+  BENCH_MASTERS("bench.masters", Type.LIST, "bench-depth: Spark masters to run the PPL candidate phase on, in order; the speed-up is first over last"),
   SPARK_MASTER("spark.master", Type.STRING, "Spark master; empty = the one spark-submit gives, else local[*]"),
   SPARK_APP_NAME("spark.app-name", Type.STRING, "Spark application name");
 

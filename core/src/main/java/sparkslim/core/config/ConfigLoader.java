@@ -18,7 +18,8 @@ import sparkslim.core.SparkslimException;
 /**
  * Resolves configuration, later sources overriding earlier ones:
  * <ol>
- *   <li>{@code conf/defaults.yaml} (bundled in the jar as {@code sparkslim/defaults.yaml});</li>
+ *   <li>{@code conf/defaults.yaml} (bundled in the jar as {@code sparkslim/defaults.yaml}), then, for a job that has one,
+ *       {@code conf/defaults-<job>.yaml} (the few defaults of that job that differ, e.g. depth-prune's calibration size);</li>
  *   <li>each {@code --config=FILE[,FILE...]} in order (nested YAML maps or dotted keys);</li>
  *   <li>{@code --key=value} command-line overrides, in order.</li>
  * </ol>
@@ -33,6 +34,11 @@ public final class ConfigLoader {
 
   /** Parses {@code --key=value} arguments (a bare {@code --flag} means {@code true}). */
   public static Config fromArgs(List<String> args) {
+    return fromArgs(null, args);
+  }
+
+  /** As {@link #fromArgs(List)}, with {@code conf/defaults-<job>.yaml} (if bundled) applied right after the defaults. */
+  public static Config fromArgs(String job, List<String> args) {
     Map<String, String> overrides = new LinkedHashMap<>();
     List<String> configFiles = new ArrayList<>();
     for (String arg : args) {
@@ -52,10 +58,14 @@ public final class ConfigLoader {
         overrides.put(key, value);
       }
     }
-    return load(configFiles, overrides);
+    return load(job, configFiles, overrides);
   }
 
   public static Config load(List<String> configFiles, Map<String, String> overrides) {
+    return load(null, configFiles, overrides);
+  }
+
+  static Config load(String job, List<String> configFiles, Map<String, String> overrides) {
     Map<String, String> values = new LinkedHashMap<>();
     Map<String, String> origins = new LinkedHashMap<>();
     try (InputStream in = ConfigLoader.class.getClassLoader().getResourceAsStream(DEFAULTS_RESOURCE)) {
@@ -65,6 +75,16 @@ public final class ConfigLoader {
       apply(flatten(YAML.readTree(in), DEFAULTS_RESOURCE), values, origins, "conf/defaults.yaml");
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    }
+    if (job != null) {
+      String resource = "sparkslim/defaults-" + job + ".yaml";
+      try (InputStream in = ConfigLoader.class.getClassLoader().getResourceAsStream(resource)) {
+        if (in != null) {
+          apply(flatten(YAML.readTree(in), resource), values, origins, "conf/defaults-" + job + ".yaml");
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
     }
     for (String file : configFiles) {
       Path p = Path.of(file);
@@ -94,7 +114,7 @@ public final class ConfigLoader {
         throw new SparkslimException("Unknown config key '" + e.getKey() + "' (from " + origin + "); did you mean '"
             + ConfigKey.closest(e.getKey()) + "'?");
       }
-      if (!"conf/defaults.yaml".equals(origin) && !e.getValue().equals(values.get(e.getKey()))) {
+      if (!origin.startsWith("conf/defaults") && !e.getValue().equals(values.get(e.getKey()))) {
         System.err.println("Overriding: " + e.getKey() + " = " + e.getValue() + " (from " + origin + ")");
       }
       values.put(e.getKey(), e.getValue());

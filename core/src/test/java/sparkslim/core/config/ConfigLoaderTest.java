@@ -55,4 +55,16 @@ class ConfigLoaderTest {
     e = assertThrows(SparkslimException.class, () -> c.required(ConfigKey.MODEL_PATH));
     assertTrue(e.getMessage().startsWith("Missing required key 'model.path'"), e.getMessage());
   }
+
+  @Test
+  void jobDefaultsSitBetweenDefaultsAndTheCommandLine() {
+    Config prune = ConfigLoader.fromArgs(List.of());
+    assertEquals(64, prune.integer(ConfigKey.CALIBRATION_NUM_SAMPLES));
+    Config depth = ConfigLoader.fromArgs("depth-prune", List.of("--calibration.seqlen=512"));
+    assertEquals(10, depth.integer(ConfigKey.CALIBRATION_NUM_SAMPLES));
+    assertEquals("conf/defaults-depth-prune.yaml", depth.origins().get("calibration.num-samples"));
+    assertEquals(512, depth.integer(ConfigKey.CALIBRATION_SEQLEN));
+    assertEquals("command line", depth.origins().get("calibration.seqlen"));
+    assertEquals("0,1,2,3,L-2,L-1", depth.string(ConfigKey.DEPTH_PROTECT));
+  }
 }

@@ -1,0 +1,84 @@
+package sparkslim.core.depth;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import sparkslim.core.io.DType;
+import sparkslim.core.io.TensorShardTable;
+import sparkslim.core.model.CausalLm;
+import sparkslim.core.model.DecoderBlock;
+import sparkslim.core.model.ModelDirectory;
+import sparkslim.core.model.ModelExporter;
+import sparkslim.core.model.Tensor;
+
+/**
+ * The dense model that depth pruning leaves: the kept blocks in their original order, renumbered 0..n−1, with the
+ * embeddings, final norm and head unchanged. It is an ordinary HuggingFace directory with a smaller
+ * {@code num_hidden_layers}; {@code config.json} also records which original blocks were kept under {@link #METADATA_KEY}.
+ */
+public final class ShortenedModel {
+  /** The config.json key holding the depth-pruning record (kept and removed original indices, criterion, calibration). */
+  public static final String METADATA_KEY = "sparkslim_depth_pruning";
+  /** Per-layer config lists that must follow the kept blocks (e.g. newer configs' attention layer types). */
+  private static final List<String> PER_LAYER_KEYS = List.of("layer_types");
+
+  private ShortenedModel() {}
+
+  /** Writes the shortened model directory; {@code metadata} goes under {@link #METADATA_KEY} next to the kept indices. */
+  public static void export(ModelDirectory source, CausalLm lm, List<Integer> kept, DType dtype, FileSystem fs, Path dir,
+                            Map<String, Object> metadata) {
+    Map<String, Object> updates = new LinkedHashMap<>();
+    updates.put("num_hidden_layers", kept.size());
+    JsonNode config = source.configJson();
+    for (String key : PER_LAYER_KEYS) {
+      JsonNode perLayer = config.get(key);
+      if (perLayer != null && perLayer.isArray() && perLayer.size() == lm.numBlocks()) {
+        List<JsonNode> subset = new ArrayList<>();
+        kept.forEach(b -> subset.add(perLayer.get(b)));
+        updates.put(key, subset);
+      }
+    }
+    Map<String, Object> record = new LinkedHashMap<>();
+    record.put("kept_layers", kept);
+    record.put("source_num_hidden_layers", lm.numBlocks());
+    record.putAll(metadata);
+    updates.put(METADATA_KEY, record);
+    ModelExporter.export(source, kept.size(), i -> lm.blocks().get(kept.get(i)).tensors(), dtype, fs, dir, ModelExporter.DEFAULT_MAX_SHARD_BYTES,
+        updates);
+  }
+
+  /** The model {@link #export} writes, as it loads back: the kept blocks, every tensor rounded to {@code dtype}. */
+  public static CausalLm inMemory(CausalLm lm, List<Integer> kept, DType dtype) {
+    Map<String, Tensor> globals = new LinkedHashMap<>();
+    lm.globals().forEach((name, t) -> globals.put(name, rounded(t, dtype)));
+    List<DecoderBlock> blocks = new ArrayList<>();
+    for (int b : kept) {
+      Map<String, Tensor> tensors = new LinkedHashMap<>();
+      lm.blocks().get(b).tensors().forEach((name, t) -> tensors.put(name, rounded(t, dtype)));
+      blocks.add(DecoderBlock.of(lm.spec(), tensors));
+    }
+    return new CausalLm(lm.spec(), globals, blocks);
+  }
+
+  /** Parameters of a model with the given blocks: globals (a tied head counted once) plus every block tensor. */
+  public static long parameters(CausalLm lm, List<Integer> blocks) {
+    long n = 0;
+    for (Tensor t : lm.globals().values()) {
+      n += t.data().length;
+    }
+    for (int b : blocks) {
+      for (Tensor t : lm.blocks().get(b).tensors().values()) {
+        n += t.data().length;
+      }
+    }
+    return n;
+  }
+
+  private static Tensor rounded(Tensor t, DType dtype) {
+    return new Tensor(t.shape(), TensorShardTable.roundTo(t.data(), dtype));
+  }
+}
