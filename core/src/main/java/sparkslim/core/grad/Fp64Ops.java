@@ -116,8 +116,8 @@ final class Fp64Ops {
 
   /**
    * RoPE tables {cos, sin}, each (seqLen, headDim), HF "default" layout (frequency i at columns i and i + headDim/2).
-   * inv_freq is rounded to fp32 as transformers (and {@link sparkslim.core.model.Ops#ropeTables}) compute it; the
-   * angles p·inv_freq and their cos/sin are then taken in fp64.
+   * inv_freq is computed in fp32 exactly as {@link sparkslim.core.model.Ops#ropeTables} computes it; the angles
+   * p·inv_freq and their cos/sin are then taken in fp64.
    */
   static double[][] ropeTables(int seqLen, int headDim, double theta) {
     int half = headDim / 2;
