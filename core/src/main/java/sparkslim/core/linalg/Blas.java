@@ -9,7 +9,8 @@ import org.bytedeco.openblas.global.openblas;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Matrix products on Java arrays through the {@code cblas_sgemm} of the OpenBLAS that ND4J bundles (bytedeco).
+ * Matrix products on Java arrays through the {@code cblas_sgemm} (fp32) and {@code cblas_dgemm} (fp64) of the OpenBLAS
+ * that ND4J bundles (bytedeco).
  * Measured on the forward pass: ND4J's INDArray route spent most of its time allocating off-heap buffers and
  * re-laying out transposed views; the direct call keeps the same BLAS and drops that overhead.
  * All matrices are row-major.
@@ -62,5 +63,32 @@ public final class Blas {
       b.position(0);
       c.position(0);
     }
+  }
+
+  /** fp64 C = A·Bᵀ with A (m, k), B (n, k); returns C (m, n). */
+  public static double[] dmatmulTransposed(double[] a, int m, int k, double[] b, int n) {
+    double[] c = new double[m * n];
+    openblas.cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, k, b, k, 0.0, c, n);
+    return c;
+  }
+
+  /** fp64 C = A·B with A (m, k), B (k, n); returns C (m, n). */
+  public static double[] dmatmul(double[] a, int m, int k, double[] b, int n) {
+    double[] c = new double[m * n];
+    openblas.cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, a, k, b, n, 0.0, c, n);
+    return c;
+  }
+
+  /** fp64 C += alpha·A·B in place, with A (m, k), B (k, n), C (m, n). */
+  public static void daddProduct(double[] c, double alpha, double[] a, int m, int k, double[] b, int n) {
+    openblas.cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, k, b, n, 1.0, c, n);
+  }
+
+  /**
+   * fp64 C += alpha·Aᵀ·B in place, with A (m, k), B (m, n), C (k, n). The weight gradient of {@code y = x·Wᵀ}:
+   * dW (out, in) += dYᵀ·X with dY (rows, out), X (rows, in).
+   */
+  public static void daddTransposedProduct(double[] c, double alpha, double[] a, int m, int k, double[] b, int n) {
+    openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, alpha, a, k, b, n, 1.0, c, n);
   }
 }
