@@ -1,4 +1,5 @@
-"""sparkslim on Airflow 2.x: a daily `eval` run, an eval sweep over several models, and a pruning sweep over sparsities.
+"""sparkslim on Airflow 2.x: a daily `eval` run, an eval sweep over several models, a pruning sweep over sparsities,
+and a depth-pruning sweep over criteria and block counts.
 
 Deployment glue only: every task is one spark-submit of the sparkslim fat jar
 (./mvnw -Pdist -DskipTests package -> jobs/target/sparkslim-jobs-0.1.0-SNAPSHOT-all.jar),
@@ -27,6 +28,10 @@ PRUNE_MODEL = "hdfs:///models/tiny-llama-imdb"
 CALIBRATION_TEXT = "hdfs:///data/imdb.calib.txt"
 PRUNE_METHODS = ["sparsellm", "sparsegpt", "wanda"]
 PRUNE_SPARSITIES = ["0.5", "0.6", "0.7", "0.8", "0.9"]
+
+# Depth-pruning sweep: one `depth-prune` task per (criterion, blocks removed), protection off on the 8-block example.
+DEPTH_CRITERIA = ["ppl", "taylor", "magnitude"]
+DEPTH_NUM_BLOCKS = ["1", "2", "3"]
 
 # What every sparkslim JVM needs: -Xss8m (multi-threaded LAPACK crashes at the default thread stack)
 # and OPENBLAS_CORETYPE=Haswell (OpenBLAS 0.3.19 SkylakeX dpotrf bug on AVX-512 CPUs).
@@ -72,6 +77,20 @@ def prune_task(task_id, method, sparsity, output_path):
     ])
 
 
+def depth_prune_task(task_id, criterion, num_blocks, output_path):
+    # A rerun of a failed task resumes after the last scoring round written under output_path.
+    return sparkslim_task(task_id, [
+        "depth-prune",
+        f"--model.path={PRUNE_MODEL}",
+        f"--depth.criterion={criterion}",
+        f"--depth.num-blocks={num_blocks}",
+        "--depth.protect=none",
+        f"--calibration.text={CALIBRATION_TEXT}",
+        f"--eval.texts={EVAL_TEXTS}",
+        f"--output.path={output_path}",
+    ])
+
+
 with DAG(
     dag_id="sparkslim_eval",
     description="sparkslim: daily perplexity eval and an example model sweep",
@@ -107,4 +126,14 @@ with DAG(
                     f"hdfs:///sparkslim/prune-sweep/{{{{ ds }}}}/{method}-{sparsity}",
                 )
 
-    daily >> [sweep, prune_sweep]
+    with TaskGroup(group_id="depth_sweep") as depth_sweep:
+        for criterion in DEPTH_CRITERIA:
+            for num_blocks in DEPTH_NUM_BLOCKS:
+                depth_prune_task(
+                    f"depth_{criterion}_{num_blocks}",
+                    criterion,
+                    num_blocks,
+                    f"hdfs:///sparkslim/depth-sweep/{{{{ ds }}}}/{criterion}-{num_blocks}",
+                )
+
+    daily >> [sweep, prune_sweep, depth_sweep]

@@ -41,6 +41,15 @@ public final class Main {
         case "prune":
           PruneJob.run(rest);
           return EXIT_OK;
+        case "depth-prune":
+          DepthPruneJob.run(rest);
+          return EXIT_OK;
+        case "windows":
+          WindowsJob.run(rest);
+          return EXIT_OK;
+        case "bench-depth":
+          BenchDepthJob.run(rest);
+          return EXIT_OK;
         case "bench-forward":
           benchForward(rest);
           return EXIT_OK;
@@ -51,7 +60,7 @@ public final class Main {
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, bench-forward, bench-sparsegpt, bench-sparsellm\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, depth-prune, windows, bench-forward, bench-sparsegpt, bench-sparsellm, bench-depth\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -90,11 +99,20 @@ public final class Main {
         "         (--calibration.windows=FILE | --calibration.text=FILE [--calibration.num-samples=64 --calibration.seqlen=512])",
         "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16] [--pruning.layers=all|first-half]",
         "         sparsellm: [--pruning.sparsellm.alpha=A --pruning.sparsellm.beta=B --pruning.sparsellm.gamma=G] [--pruning.sparsellm.iterations=T]",
+        "  depth-prune  depth pruning (Shortened LLaMA): score blocks, remove the least important, write a smaller dense model",
+        "         --model.path=DIR --output.path=OUT --depth.criterion=ppl|taylor|magnitude --depth.num-blocks=N",
+        "         [--depth.protect=0,1,2,3,L-2,L-1|none] [--depth.mode=one-shot|iterative]",
+        "         (--calibration.windows=FILE [--calibration.num-samples=10 --calibration.seqlen=128] | --calibration.text=FILE ...)",
+        "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
+        "  windows  write a calibration windows file OUT/windows.safetensors: the first windows of a text, or sampled ones",
+        "         --model.path=DIR --output.path=OUT (--eval.texts=FILE [--eval.seqlen=512 --eval.max-windows=32] | --calibration.text=FILE ...)",
         "  bench-forward  benchmark (no Spark): forward-pass tokens/s and GFLOP/s next to sgemm GFLOP/s, same run",
         "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
         "  bench-sparsegpt  benchmark (no Spark): one SparseGPT solve of a 4096x11008 linear next to its FLOP bound at sgemm peak",
         "  bench-sparsellm  benchmark (Spark): one SparseLLM FFN alternation at LLaMA-7B shapes on random data; driver peak heap and",
         "         bytes collected per alternation for each of --bench.tokens=2048,8192 [--spark.master=local-cluster[2,1,8192]]",
-        "Keys and defaults: conf/defaults.yaml.");
+        "  bench-depth  benchmark (Spark): the PPL criterion's candidate phase on each of --bench.masters=A,B; speed-up of B over A",
+        "         --model.path=DIR --calibration.windows=FILE [--calibration.num-samples=32 --calibration.seqlen=512]",
+        "Keys and defaults: conf/defaults.yaml (depth-prune: also conf/defaults-depth-prune.yaml).");
   }
 }

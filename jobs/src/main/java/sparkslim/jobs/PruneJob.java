@@ -204,7 +204,7 @@ public final class PruneJob {
     }
   }
 
-  private static EvalTexts prepareEval(Config config, ModelDirectory model, Configuration conf) {
+  static EvalTexts prepareEval(Config config, ModelDirectory model, Configuration conf) {
     List<String> texts = config.list(ConfigKey.EVAL_TEXTS);
     if (texts.isEmpty()) {
       return null;

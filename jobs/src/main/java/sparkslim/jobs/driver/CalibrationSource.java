@@ -29,7 +29,7 @@ public final class CalibrationSource {
       throw new SparkslimException("'calibration.seqlen' is set to " + seqlen + " but must be > 1");
     }
     if (seqlen > model.spec().maxPositionEmbeddings()) {
-      throw new SparkslimException("'calibration.seqlen' is " + seqlen + " but the model's max_position_embeddings is "
+      throw new SparkslimException("'calibration.seqlen' is set to " + seqlen + " but must be at most the model's max_position_embeddings, "
           + model.spec().maxPositionEmbeddings() + " (" + model.root() + "/config.json)");
     }
     if (windowsFile.isEmpty() == text.isEmpty()) {

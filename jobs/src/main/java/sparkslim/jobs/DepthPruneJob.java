@@ -1,0 +1,309 @@
+package sparkslim.jobs;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedSet;
+import java.util.TreeSet;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.SparkSession;
+import sparkslim.core.config.Config;
+import sparkslim.core.config.ConfigKey;
+import sparkslim.core.config.ConfigLoader;
+import sparkslim.core.depth.BlockImportance;
+import sparkslim.core.depth.DepthCriterion;
+import sparkslim.core.depth.DepthMode;
+import sparkslim.core.depth.DepthPlanner;
+import sparkslim.core.depth.DepthRound;
+import sparkslim.core.depth.ShortenedModel;
+import sparkslim.core.eval.EvalTexts;
+import sparkslim.core.io.BlockScoreTable;
+import sparkslim.core.io.DType;
+import sparkslim.core.io.OutputDirectory;
+import sparkslim.core.io.TensorShardTable;
+import sparkslim.core.model.CausalLm;
+import sparkslim.core.model.ModelDirectory;
+import sparkslim.core.model.ModelExporter;
+import sparkslim.jobs.driver.BlockImportanceScorer;
+import sparkslim.jobs.driver.CalibrationSource;
+import sparkslim.jobs.spark.PerplexityEvaluator;
+import sparkslim.jobs.spark.SparkSessions;
+
+/**
+ * {@code sparkslim depth-prune}: depth pruning after Shortened LLaMA (Kim et al., 2024). Scores every block (PPL with
+ * the block skipped, Taylor+ or magnitude), drops the protected blocks from the order, removes the least important
+ * ones (one-shot, or one per round with re-scoring), and writes a smaller dense HuggingFace model. Each round's scores go
+ * to {@code OUT/scores/round-NNNNN.parquet} as soon as they exist, so a rerun resumes after the last written round.
+ */
+public final class DepthPruneJob {
+  public static final String JOB = "depth-prune";
+  /** Test hook: {@code -Dsparkslim.inject-failure-after-round=r} fails the run right after round r is written. */
+  public static final String INJECT_FAILURE_PROPERTY = "sparkslim.inject-failure-after-round";
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private DepthPruneJob() {}
+
+  public static void run(List<String> args) {
+    long t0 = System.nanoTime();
+    Config config = ConfigLoader.fromArgs(JOB, args);
+    DepthCriterion criterion = DepthCriterion.parse(config.required(ConfigKey.DEPTH_CRITERION), ConfigKey.DEPTH_CRITERION.key());
+    DepthMode mode = DepthMode.parse(config.string(ConfigKey.DEPTH_MODE), ConfigKey.DEPTH_MODE.key());
+    int numBlocks = config.integer(ConfigKey.DEPTH_NUM_BLOCKS);
+    String modelPath = config.required(ConfigKey.MODEL_PATH);
+    String outputPath = config.required(ConfigKey.OUTPUT_PATH);
+    Configuration hadoopConf = new Configuration();
+    ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf);
+    String configSource = model.root() + "/" + ModelDirectory.CONFIG_FILE;
+    int numLayers = model.spec().numLayers();
+    SortedSet<Integer> protectedBlocks = DepthPlanner.parseProtected(config.list(ConfigKey.DEPTH_PROTECT), numLayers, configSource);
+    DepthPlanner.checkNumBlocks(numBlocks, numLayers, protectedBlocks, configSource);
+    String dtypeName = config.string(ConfigKey.OUTPUT_DTYPE).trim();
+    DType dtype = dtypeName.equals("auto") ? ModelExporter.storedDtype(model) : DType.parseFloating(dtypeName, ConfigKey.OUTPUT_DTYPE.key());
+    List<int[]> windows = criterion.needsCalibration() ? CalibrationSource.windows(config, model, hadoopConf) : List.of();
+    EvalTexts evalTexts = PruneJob.prepareEval(config, model, hadoopConf);
+    String windowsSha = windowsSha256(windows);
+    String fingerprint = fingerprint(model, criterion, mode, numBlocks, protectedBlocks, windowsSha);
+    String runId = "depth-" + UUID.randomUUID().toString().substring(0, 8);
+    log("run %s: remove %d of %d blocks of %s by %s (%s), protected %s, %s", runId, numBlocks, numLayers, modelPath, criterion.configName(),
+        mode.configName(), protectedBlocks, windows.isEmpty() ? "no calibration" : windows.size() + " calibration windows of " + windows.get(0).length);
+    CausalLm lm = model.loadModel();
+    OutputDirectory out = OutputDirectory.prepare(outputPath, runId, hadoopConf);
+    Path scoresDir = new Path(out.root(), "scores");
+
+    SparkSession spark = SparkSessions.start(config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME));
+    try {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
+          : 2 * jsc.defaultParallelism();
+      Broadcast<CausalLm> broadcast = jsc.broadcast(lm);
+      BlockImportanceScorer scorer = new BlockImportanceScorer(jsc, broadcast, windows, partitions);
+      List<DepthRound> rounds = new ArrayList<>();
+      List<Boolean> resumed = new ArrayList<>();
+      List<Integer> removed = new ArrayList<>();
+      int numRounds = mode == DepthMode.ONE_SHOT ? 1 : numBlocks;
+      for (int r = 0; r < numRounds; r++) {
+        Path file = new Path(scoresDir, String.format("round-%05d.parquet", r));
+        DepthRound round;
+        if (exists(out, file)) {
+          round = BlockScoreTable.read(file, fingerprint, numLayers, hadoopConf);
+          log("round %d: resumed from %s, removes %s", r, file, round.removed());
+          resumed.add(true);
+        } else {
+          jsc.setJobGroup("round-" + r, "sparkslim depth-prune: " + criterion.configName() + " round " + r, false);
+          round = score(r, criterion, scorer, lm, removed, protectedBlocks, mode == DepthMode.ONE_SHOT ? numBlocks : 1);
+          BlockScoreTable.write(file, runId, fingerprint, criterion.configName(), round, protectedBlocks, hadoopConf);
+          log("round %d: %s order %s, removes %s (%.1fs)", r, criterion.configName(), round.order(), round.removed(), round.seconds());
+          resumed.add(false);
+          String inject = System.getProperty(INJECT_FAILURE_PROPERTY);
+          if (inject != null && Integer.parseInt(inject) == r) {
+            throw new IllegalStateException("Injected failure after round " + r + " (" + INJECT_FAILURE_PROPERTY + ")");
+          }
+        }
+        rounds.add(round);
+        removed.addAll(round.removed());
+      }
+      broadcast.destroy();
+      List<Integer> kept = new ArrayList<>();
+      for (int b = 0; b < numLayers; b++) {
+        if (!removed.contains(b)) {
+          kept.add(b);
+        }
+      }
+      long tScored = System.nanoTime();
+
+      Map<String, Object> metadata = new LinkedHashMap<>();
+      metadata.put("removed_layers", removed);
+      metadata.put("criterion", criterion.configName());
+      metadata.put("mode", mode.configName());
+      metadata.put("protected_layers", new ArrayList<>(protectedBlocks));
+      metadata.put("num_calibration_samples", windows.size());
+      metadata.put("calibration_seqlen", windows.isEmpty() ? 0 : windows.get(0).length);
+      metadata.put("calibration_sha256", windowsSha);
+      metadata.put("source_model", modelPath);
+      metadata.put("run_id", runId);
+      ShortenedModel.export(model, lm, kept, dtype, out.fileSystem(), out.staged("model"), metadata);
+      CausalLm shortened = ShortenedModel.inMemory(lm, kept, dtype);
+      long tExported = System.nanoTime();
+
+      ObjectNode report = JSON.createObjectNode();
+      report.put("job", JOB);
+      report.put("run_id", runId);
+      report.put("model", modelPath);
+      report.put("output_dtype", dtype.hfName());
+      report.put("num_hidden_layers_before", numLayers);
+      report.put("num_hidden_layers_after", kept.size());
+      report.put("parameters_before", ShortenedModel.parameters(lm, allBlocks(numLayers)));
+      report.put("parameters_after", ShortenedModel.parameters(lm, kept));
+      depthReport(report.putObject("depth"), criterion, mode, numBlocks, protectedBlocks, rounds, resumed, removed, kept);
+      ObjectNode calibration = report.putObject("calibration");
+      calibration.put("windows", windows.size());
+      calibration.put("seqlen", windows.isEmpty() ? 0 : windows.get(0).length);
+      calibration.put("sha256", windowsSha);
+      ObjectNode evalBefore = report.putObject("eval_before");
+      ObjectNode evalAfter = report.putObject("eval");
+      if (evalTexts != null) {
+        int evalPartitions = Math.min(evalTexts.windows().size(), 2 * jsc.defaultParallelism());
+        List<PerplexityEvaluator.WindowResult> before = PerplexityEvaluator.evaluate(jsc, lm, evalTexts, evalPartitions);
+        List<PerplexityEvaluator.WindowResult> after = PerplexityEvaluator.evaluate(jsc, shortened, evalTexts, evalPartitions);
+        PerplexityEvaluator.report(evalBefore, evalTexts, before);
+        PerplexityEvaluator.report(evalAfter, evalTexts, after);
+        for (int t = 0; t < evalTexts.names().size(); t++) {
+          log("%s: ppl before %.6f, after removing %s: %.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(before, t), removed,
+              PerplexityEvaluator.perplexity(after, t));
+        }
+      }
+      long tEval = System.nanoTime();
+      ObjectNode seconds = report.putObject("seconds");
+      seconds.put("score", (tScored - t0) / 1e9);
+      seconds.put("export", (tExported - tScored) / 1e9);
+      seconds.put("eval", (tEval - tExported) / 1e9);
+      seconds.put("total", (System.nanoTime() - t0) / 1e9);
+      report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId()).put("calibration_partitions", partitions);
+      out.writeString("resolved-config.yaml", config.toYaml());
+      out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
+      out.commit();
+      log("removed %s, kept %s; wrote %s/model, report.json and _SUCCESS", removed, kept, out.root());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      out.abort();
+      throw new IllegalStateException(e);
+    } catch (RuntimeException e) {
+      out.abort();
+      throw e;
+    } finally {
+      spark.stop();
+    }
+  }
+
+  /** Scores the blocks still in the model and picks the {@code take} least important unprotected ones. */
+  private static DepthRound score(int round, DepthCriterion criterion, BlockImportanceScorer scorer, CausalLm lm, List<Integer> removed,
+                                  Set<Integer> protectedBlocks, int take) {
+    long start = System.nanoTime();
+    List<Integer> remaining = new ArrayList<>();
+    for (int b = 0; b < lm.numBlocks(); b++) {
+      if (!removed.contains(b)) {
+        remaining.add(b);
+      }
+    }
+    Set<Integer> skip = Set.copyOf(removed);
+    BlockImportanceScorer.Scores scores;
+    switch (criterion) {
+      case PPL:
+        scores = scorer.ppl(skip, remaining);
+        break;
+      case TAYLOR:
+        scores = scorer.taylor(skip);
+        break;
+      case MAGNITUDE:
+        double[] magnitude = new double[lm.numBlocks()];
+        java.util.Arrays.fill(magnitude, Double.NaN);
+        remaining.forEach(b -> magnitude[b] = BlockImportance.magnitude(lm.blocks().get(b)));
+        scores = new BlockImportanceScorer.Scores(magnitude, Double.NaN);
+        break;
+      default:
+        throw new IllegalStateException("Unhandled criterion " + criterion);
+    }
+    List<Integer> order = DepthPlanner.order(scores.scores(), remaining);
+    List<Integer> candidates = DepthPlanner.withoutProtected(order, protectedBlocks);
+    return new DepthRound(round, scores.scores(), order, List.copyOf(candidates.subList(0, take)), scores.modelScore(),
+        (System.nanoTime() - start) / 1e9);
+  }
+
+  static void depthReport(ObjectNode node, DepthCriterion criterion, DepthMode mode, int numBlocks, Set<Integer> protectedBlocks,
+                          List<DepthRound> rounds, List<Boolean> resumed, List<Integer> removed, List<Integer> kept) {
+    DepthRound first = rounds.get(0);
+    node.put("criterion", criterion.configName());
+    node.put("mode", mode.configName());
+    node.put("num_blocks", numBlocks);
+    protectedBlocks.forEach(node.putArray("protected")::add);
+    putScores(node.putArray("scores"), first.scores());
+    first.order().forEach(node.putArray("order")::add);
+    DepthPlanner.withoutProtected(first.order(), protectedBlocks).forEach(node.putArray("candidate_order")::add);
+    removed.forEach(node.putArray("removed")::add);
+    kept.forEach(node.putArray("kept")::add);
+    putNumber(node, "model_score", first.modelScore());
+    ArrayNode roundNodes = node.putArray("rounds");
+    for (int i = 0; i < rounds.size(); i++) {
+      DepthRound r = rounds.get(i);
+      ObjectNode rn = roundNodes.addObject();
+      rn.put("round", r.round());
+      putScores(rn.putArray("scores"), r.scores());
+      r.order().forEach(rn.putArray("order")::add);
+      r.removed().forEach(rn.putArray("removed")::add);
+      putNumber(rn, "model_score", r.modelScore());
+      rn.put("seconds", r.seconds());
+      rn.put("resumed", resumed.get(i));
+    }
+  }
+
+  private static void putScores(ArrayNode array, double[] scores) {
+    for (double s : scores) {
+      if (Double.isNaN(s)) {
+        array.addNull();
+      } else {
+        array.add(s);
+      }
+    }
+  }
+
+  private static void putNumber(ObjectNode node, String key, double value) {
+    if (Double.isNaN(value)) {
+      node.putNull(key);
+    } else {
+      node.put(key, value);
+    }
+  }
+
+  private static boolean exists(OutputDirectory out, Path file) {
+    try {
+      return out.fileSystem().exists(file);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("Cannot check " + file, e);
+    }
+  }
+
+  private static List<Integer> allBlocks(int numLayers) {
+    List<Integer> all = new ArrayList<>();
+    for (int b = 0; b < numLayers; b++) {
+      all.add(b);
+    }
+    return all;
+  }
+
+  /** SHA-256 of the calibration token ids (int32 little-endian, window after window); "" without calibration. */
+  static String windowsSha256(List<int[]> windows) {
+    if (windows.isEmpty()) {
+      return "";
+    }
+    ByteBuffer buf = ByteBuffer.allocate(windows.stream().mapToInt(w -> w.length).sum() * Integer.BYTES).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    for (int[] w : windows) {
+      for (int id : w) {
+        buf.putInt(id);
+      }
+    }
+    return TensorShardTable.sha256(buf.array());
+  }
+
+  /** SHA-256 over everything a round's result depends on; resume refuses score files with another fingerprint. */
+  static String fingerprint(ModelDirectory model, DepthCriterion criterion, DepthMode mode, int numBlocks, Set<Integer> protectedBlocks,
+                            String windowsSha) {
+    String s = String.join("\n", model.root().toString(), "criterion=" + criterion.configName(), "mode=" + mode.configName(),
+        "num-blocks=" + numBlocks, "protect=" + new TreeSet<>(protectedBlocks), "calibration=" + windowsSha);
+    return TensorShardTable.sha256(s.getBytes(StandardCharsets.UTF_8));
+  }
+
+  static void log(String format, Object... args) {
+    System.err.println("[sparkslim depth-prune] " + String.format(format, args));
+  }
+}
