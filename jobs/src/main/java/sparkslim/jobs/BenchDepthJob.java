@@ -34,7 +34,12 @@ public final class BenchDepthJob {
 
   public static void run(List<String> args) {
     Config c = ConfigLoader.fromArgs(DepthPruneJob.JOB, args);
-    List<String> masters = c.list(ConfigKey.BENCH_MASTERS);
+    List<String> masters = new ArrayList<>();
+    for (String m : c.string(ConfigKey.BENCH_MASTERS).split(";")) {
+      if (!m.isBlank()) {
+        masters.add(m.trim());
+      }
+    }
     if (masters.size() < 2) {
       throw new SparkslimException("'bench.masters' lists " + masters + " but needs at least two masters to compare");
     }
@@ -56,6 +61,9 @@ public final class BenchDepthJob {
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         Broadcast<CausalLm> broadcast = jsc.broadcast(lm);
         BlockImportanceScorer scorer = new BlockImportanceScorer(jsc, broadcast, windows, chunks);
+        long warmStart = System.nanoTime();
+        scorer.ppl(Set.of(), candidates);
+        double warmup = (System.nanoTime() - warmStart) / 1e9;
         long start = System.nanoTime();
         BlockImportanceScorer.Scores scores = scorer.ppl(Set.of(), candidates);
         double secs = (System.nanoTime() - start) / 1e9;
@@ -74,6 +82,7 @@ public final class BenchDepthJob {
         line.put("windows", windows.size());
         line.put("seqlen", windows.get(0).length);
         line.put("tasks", (candidates.size() + 1) * Math.min(chunks, windows.size()));
+        line.put("first_run_seconds", warmup);
         line.put("seconds", secs);
         line.put("model_ppl", scores.modelScore());
         System.out.println(line);

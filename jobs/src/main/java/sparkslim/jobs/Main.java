@@ -111,7 +111,7 @@ public final class Main {
         "  bench-sparsegpt  benchmark (no Spark): one SparseGPT solve of a 4096x11008 linear next to its FLOP bound at sgemm peak",
         "  bench-sparsellm  benchmark (Spark): one SparseLLM FFN alternation at LLaMA-7B shapes on random data; driver peak heap and",
         "         bytes collected per alternation for each of --bench.tokens=2048,8192 [--spark.master=local-cluster[2,1,8192]]",
-        "  bench-depth  benchmark (Spark): the PPL criterion's candidate phase on each of --bench.masters=A,B; speed-up of B over A",
+        "  bench-depth  benchmark (Spark): the PPL criterion's candidate phase on each of --bench.masters='A;B'; speed-up of B over A",
         "         --model.path=DIR --calibration.windows=FILE [--calibration.num-samples=32 --calibration.seqlen=512]",
         "Keys and defaults: conf/defaults.yaml (depth-prune: also conf/defaults-depth-prune.yaml).");
   }

@@ -43,7 +43,7 @@ public enum ConfigKey {
   BENCH_FFN("bench.ffn", Type.INT, "bench-sparsellm: FFN size f of the synthetic FFN"),
   BENCH_TOKENS("bench.tokens", Type.LIST, "bench-sparsellm: calibration token counts, one run each"),
   BENCH_SAMPLE_TOKENS("bench.sample-tokens", Type.INT, "bench-sparsellm: tokens per synthetic calibration sample"),
-  BENCH_MASTERS("bench.masters", Type.LIST, "bench-depth: Spark masters to run the PPL candidate phase on, in order; the speed-up is first over last"),
+  BENCH_MASTERS("bench.masters", Type.STRING, "bench-depth: ';'-separated Spark masters to run the PPL candidate phase on, in order; the speed-up is the first's time over the last's"),
   SPARK_MASTER("spark.master", Type.STRING, "Spark master; empty = the one spark-submit gives, else local[*]"),
   SPARK_APP_NAME("spark.app-name", Type.STRING, "Spark application name");
 

@@ -63,7 +63,7 @@ public final class DepthPlanner {
     int unprotected = numLayers - protectedBlocks.size();
     if (numBlocks >= unprotected) {
       throw new SparkslimException("'" + NUM_BLOCKS_KEY + "' is set to " + numBlocks + " but must be less than the number of unprotected blocks, "
-          + unprotected + " (" + source + " has num_hidden_layers=" + numLayers + "; '" + PROTECT_KEY + "' protects " + protectedBlocks
+          + unprotected + " (" + source + " has num_hidden_layers=" + numLayers + "; '" + PROTECT_KEY + "' protects " + new java.util.TreeSet<>(protectedBlocks)
           + (protectedBlocks.isEmpty() ? ")" : "; pass --" + PROTECT_KEY + "=" + NO_PROTECTION + " to protect nothing)"));
     }
   }

@@ -37,17 +37,9 @@ final class BlockPasses {
     double[] out = Fp64Ops.linear(act, n, t.get("mlp.down_proj.weight"), d, f, t.get("mlp.down_proj.bias")); // (n, d)
     Fp64Ops.addInPlace(out, h);
     if (acts != null) {
-      acts.norm1 = c1[0];
-      acts.norm2 = c2[0];
-      acts.x = x;
-      acts.q = q;
-      acts.k = k;
-      acts.v = v;
-      acts.attn = attn;
-      acts.y = y;
+      acts.keep(c1[0], c2[0], x, q, k, v, attn, y, act);
       acts.gate = gate;
       acts.up = up;
-      acts.act = act;
     }
     return out;
   }
@@ -114,15 +106,7 @@ final class BlockPasses {
       out = layerNorm(s, t, "final_layer_norm", out, n, c2);
     }
     if (acts != null) {
-      acts.norm1 = c1[0];
-      acts.norm2 = c2[0];
-      acts.x = x;
-      acts.q = q;
-      acts.k = k;
-      acts.v = v;
-      acts.attn = attn;
-      acts.y = y;
-      acts.act = act;
+      acts.keep(c1[0], c2[0], x, q, k, v, attn, y, act);
     }
     return out;
   }

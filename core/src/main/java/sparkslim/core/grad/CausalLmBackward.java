@@ -232,5 +232,19 @@ public final class CausalLmBackward {
     double[] gate; // LLaMA gate_proj output (seqLen, intermediateSize)
     double[] up; // LLaMA up_proj output (seqLen, intermediateSize)
     double[] act; // input of down_proj/fc2: silu(gate)·up or relu(fc1) (seqLen, intermediateSize)
+
+    /** Keeps what both block kinds' backward passes read (gate and up are LLaMA's, set separately). */
+    void keep(Fp64Ops.NormCache norm1, Fp64Ops.NormCache norm2, double[] x, double[] q, double[] k, double[] v, double[] attn, double[] y,
+              double[] act) {
+      this.norm1 = norm1;
+      this.norm2 = norm2;
+      this.x = x;
+      this.q = q;
+      this.k = k;
+      this.v = v;
+      this.attn = attn;
+      this.y = y;
+      this.act = act;
+    }
   }
 }
