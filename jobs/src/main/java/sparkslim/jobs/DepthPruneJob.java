@@ -38,6 +38,7 @@ import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelExporter;
 import sparkslim.jobs.driver.BlockImportanceScorer;
 import sparkslim.jobs.driver.CalibrationSource;
+import sparkslim.jobs.driver.EvalSource;
 import sparkslim.jobs.spark.PerplexityEvaluator;
 import sparkslim.jobs.spark.SparkSessions;
 
@@ -72,7 +73,7 @@ public final class DepthPruneJob {
     String dtypeName = config.string(ConfigKey.OUTPUT_DTYPE).trim();
     DType dtype = dtypeName.equals("auto") ? ModelExporter.storedDtype(model) : DType.parseFloating(dtypeName, ConfigKey.OUTPUT_DTYPE.key());
     List<int[]> windows = criterion.needsCalibration() ? CalibrationSource.windows(config, model, hadoopConf) : List.of();
-    EvalTexts evalTexts = PruneJob.prepareEval(config, model, hadoopConf);
+    EvalTexts evalTexts = EvalSource.texts(config, model, hadoopConf);
     String windowsSha = windowsSha256(windows);
     String fingerprint = fingerprint(model, criterion, mode, numBlocks, protectedBlocks, windowsSha);
     String runId = "depth-" + UUID.randomUUID().toString().substring(0, 8);

@@ -32,11 +32,11 @@ import sparkslim.core.model.Tensor;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
 import sparkslim.core.prune.PruningMethod;
-import sparkslim.core.tokenize.TextTokenizer;
 import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
 import sparkslim.jobs.driver.CalibrationSource;
+import sparkslim.jobs.driver.EvalSource;
 import sparkslim.jobs.driver.FfnAlternation;
 import sparkslim.jobs.driver.LayerSequentialDriver;
 import sparkslim.jobs.spark.PerplexityEvaluator;
@@ -97,7 +97,7 @@ public final class PruneJob {
     }
     int prunedBlocks = layers.equals("all") ? model.spec().numLayers() : model.spec().numLayers() / 2;
     List<int[]> windows = CalibrationSource.windows(config, model, hadoopConf);
-    EvalTexts evalTexts = prepareEval(config, model, hadoopConf);
+    EvalTexts evalTexts = EvalSource.texts(config, model, hadoopConf);
     String fingerprint = fingerprint(config, model);
     String runId = "prune-" + UUID.randomUUID().toString().substring(0, 8);
     log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
@@ -201,17 +201,6 @@ public final class PruneJob {
       throw e;
     } finally {
       spark.stop();
-    }
-  }
-
-  static EvalTexts prepareEval(Config config, ModelDirectory model, Configuration conf) {
-    List<String> texts = config.list(ConfigKey.EVAL_TEXTS);
-    if (texts.isEmpty()) {
-      return null;
-    }
-    try (TextTokenizer tokenizer = TextTokenizer.load(model.fileSystem(), model.tokenizerPath())) {
-      return EvalTexts.prepare(tokenizer, texts, config.integer(ConfigKey.EVAL_SEQLEN), config.integer(ConfigKey.EVAL_MAX_WINDOWS), conf,
-          ConfigKey.EVAL_TEXTS.key());
     }
   }
 

@@ -14,6 +14,7 @@ import sparkslim.core.io.OutputDirectory;
 import sparkslim.core.io.SafetensorsWriter;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.jobs.driver.CalibrationSource;
+import sparkslim.jobs.driver.EvalSource;
 
 /**
  * {@code sparkslim windows}: writes a calibration windows file ({@code OUT/windows.safetensors}, I64 tensor
@@ -47,7 +48,7 @@ public final class WindowsJob {
       windows = CalibrationSource.windows(config, model, hadoopConf);
       source = "sampled from " + config.string(ConfigKey.CALIBRATION_TEXT).trim() + " (seed " + config.integer(ConfigKey.CALIBRATION_SEED) + ")";
     } else {
-      EvalTexts eval = PruneJob.prepareEval(config, model, hadoopConf);
+      EvalTexts eval = EvalSource.texts(config, model, hadoopConf);
       windows = eval.windows().stream().map(EvalTexts.Window::tokens).toList();
       source = "first windows of " + texts.get(0);
     }
