@@ -25,10 +25,9 @@ import sparkslim.core.io.DType;
 import sparkslim.core.io.OutputDirectory;
 import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.CausalLm;
-import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelExporter;
-import sparkslim.core.model.Tensor;
+import sparkslim.core.prune.LinearCensus;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
 import sparkslim.core.prune.PruningMethod;
@@ -102,7 +101,6 @@ public final class PruneJob {
     String runId = "prune-" + UUID.randomUUID().toString().substring(0, 8);
     log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
         sparsity, mask, modelPath, windows.size(), windows.get(0).length, dtype);
-    CausalLm lm = model.loadModel();
     OutputDirectory out = OutputDirectory.prepare(outputPath, runId, hadoopConf);
     Path shardsDir = new Path(out.root(), "shards");
     Path metricsDir = new Path(out.root(), "metrics");
@@ -113,21 +111,20 @@ public final class PruneJob {
       int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
           : 2 * jsc.defaultParallelism();
       LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp, config.bool(ConfigKey.PRUNING_ZERO_DEAD_COLUMNS));
-      LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, pruner, dtype, fingerprint, sparseLlm, prunedBlocks,
-          PruneJob::log);
+      LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, model, modelPath, pruner, mask, dtype, runId, fingerprint,
+          sparseLlm, prunedBlocks, PruneJob::log);
       List<FfnAlternation.Iteration> alternations = new ArrayList<>();
       List<LayerSequentialDriver.LinearOutcome> linears = new ArrayList<>();
       List<LayerSequentialDriver.BlockOutcome> blocks = new ArrayList<>();
-      List<DecoderBlock> pruned = driver.run(lm, windows, partitions, new LayerSequentialDriver.BlockSink() {
+      LinearCensus census = driver.run(windows, partitions, new LayerSequentialDriver.BlockSink() {
         @Override
         public Path shardFile(int block) {
           return new Path(shardsDir, String.format("block-%05d.parquet", block));
         }
 
         @Override
-        public void write(int block, List<TensorShardTable.Entry> tensors, List<LayerSequentialDriver.LinearOutcome> outcomes) {
-          writeMetrics(new Path(metricsDir, String.format("block-%05d.parquet", block)), runId, method, sparsity, outcomes, hadoopConf);
-          TensorShardTable.write(shardFile(block), runId, fingerprint, block, tensors, hadoopConf);
+        public void writeMetrics(int block, List<LayerSequentialDriver.LinearOutcome> outcomes) {
+          PruneJob.writeMetrics(new Path(metricsDir, String.format("block-%05d.parquet", block)), runId, method, sparsity, outcomes, hadoopConf);
         }
 
         @Override
@@ -143,11 +140,10 @@ public final class PruneJob {
       }, linears, blocks);
       long tPruned = System.nanoTime();
 
-      ModelExporter.export(model, pruned.size(), i -> pruned.get(i).tensors(), dtype, out.fileSystem(), out.staged("model"),
-          ModelExporter.DEFAULT_MAX_SHARD_BYTES, Map.of());
-      Map<String, Tensor> globals = new java.util.LinkedHashMap<>();
-      model.loadGlobals().forEach((n, t) -> globals.put(n, new Tensor(t.shape(), TensorShardTable.roundTo(t.data(), dtype))));
-      CausalLm prunedLm = new CausalLm(model.spec(), globals, pruned);
+      Path exported = out.staged("model");
+      ModelExporter.exportShards(model, i -> new Path(shardsDir, String.format("block-%05d.parquet", i)), dtype, out.fileSystem(), exported,
+          hadoopConf);
+      log("wrote %s", exported);
 
       ObjectNode report = JSON.createObjectNode();
       report.put("job", "prune");
@@ -165,13 +161,15 @@ public final class PruneJob {
       report.put("calibration_seqlen", windows.get(0).length);
       ObjectNode sp = report.putObject("sparsity");
       sp.put("target", mask.isUnstructured() ? sparsity : (double) mask.n() / mask.m());
-      sp.put("actual", actualSparsity(pruned));
+      sp.put("actual", census.sparsity());
       if (!mask.isUnstructured()) {
-        structureReport(sp.putObject("structure"), pruned, mask);
+        sp.putObject("structure").put("n", mask.n()).put("m", mask.m()).put("groups", census.groups())
+            .put("groups_with_exactly_n_zeros", census.exactlyN()).put("groups_with_at_least_n_zeros", census.atLeastN());
       }
       ObjectNode eval = report.putObject("eval");
       if (evalTexts != null) {
         int evalPartitions = Math.min(evalTexts.windows().size(), 2 * jsc.defaultParallelism());
+        CausalLm prunedLm = ModelDirectory.open(exported.toString(), hadoopConf).loadModel(); // the exported model, as a user loads it
         List<PerplexityEvaluator.WindowResult> results = PerplexityEvaluator.evaluate(jsc, prunedLm, evalTexts, evalPartitions);
         PerplexityEvaluator.report(eval, evalTexts, results);
         for (int t = 0; t < evalTexts.names().size(); t++) {
@@ -192,7 +190,7 @@ public final class PruneJob {
       out.writeString("resolved-config.yaml", config.toYaml());
       out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
       out.commit();
-      log("sparsity %.4f; wrote %s/model, report.json and _SUCCESS", actualSparsity(pruned), out.root());
+      log("sparsity %.4f; wrote %s/model, report.json and _SUCCESS", census.sparsity(), out.root());
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       out.abort();
       throw new IllegalStateException(e);
@@ -215,46 +213,6 @@ public final class PruneJob {
       sb.append('\n').append(k.key()).append('=').append(c.string(k).trim());
     }
     return TensorShardTable.sha256(sb.toString().getBytes(StandardCharsets.UTF_8));
-  }
-
-  static double actualSparsity(List<DecoderBlock> blocks) {
-    long zeros = 0;
-    long total = 0;
-    for (DecoderBlock b : blocks) {
-      for (String linear : b.linearNames()) {
-        for (float v : b.tensors().get(linear + ".weight").data()) {
-          zeros += v == 0f ? 1 : 0;
-          total++;
-        }
-      }
-    }
-    return zeros / (double) total;
-  }
-
-  /** For N:M: how many groups of M consecutive inputs (per output row) hold exactly N, and at least N, zeros. */
-  static void structureReport(ObjectNode node, List<DecoderBlock> blocks, MaskStructure mask) {
-    long groups = 0;
-    long exactly = 0;
-    long atLeast = 0;
-    for (DecoderBlock b : blocks) {
-      for (String linear : b.linearNames()) {
-        Tensor w = b.tensors().get(linear + ".weight");
-        int cols = w.cols();
-        for (int r = 0; r < w.rows(); r++) {
-          for (int g = 0; g + mask.m() <= cols; g += mask.m()) {
-            int zeros = 0;
-            for (int j = 0; j < mask.m(); j++) {
-              zeros += w.data()[r * cols + g + j] == 0f ? 1 : 0;
-            }
-            groups++;
-            exactly += zeros == mask.n() ? 1 : 0;
-            atLeast += zeros >= mask.n() ? 1 : 0;
-          }
-        }
-      }
-    }
-    node.put("n", mask.n()).put("m", mask.m()).put("groups", groups).put("groups_with_exactly_n_zeros", exactly)
-        .put("groups_with_at_least_n_zeros", atLeast);
   }
 
   static void sparseLlmReport(ObjectNode node, LayerSequentialDriver.SparseLlm sparseLlm, List<FfnAlternation.Iteration> alternations) {

@@ -1,13 +1,9 @@
 package sparkslim.core.calib;
 
-import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
-import static org.bytedeco.openblas.global.openblas.CblasTrans;
-import static org.bytedeco.openblas.global.openblas.CblasUpper;
-
 import java.io.Serializable;
 import java.util.List;
 import sparkslim.core.linalg.ExactSums;
-import org.bytedeco.openblas.global.openblas;
+import sparkslim.core.linalg.GramSlices;
 
 /**
  * Mergeable sufficient statistics of one linear layer's input for SparseGPT: the raw sum Σ XᵀX over all calibration
@@ -21,30 +17,24 @@ import org.bytedeco.openblas.global.openblas;
  * <p>{@code numSamples} counts calibration <em>sequences</em>, not tokens, as upstream SparseGPT and llm-compressor
  * do; golden numbers only match with that normalisation. {@code numTokens} is kept for reports.
  *
- * <p>Determinism: every product of two fp32 inputs is exact in fp64 (24 + 24 significant bits &lt; 53), so
- * partial sums differ only in the order of their additions. For a fixed BLAS build and thread count, feeding the
- * same sequences in the same order gives bitwise identical sums, and merging the same partials in the same order
- * gives a bitwise identical result; merging in another order agrees only up to rounding (the tests allow 1e-12
- * relative), not bitwise. Spark's {@code treeAggregate} merges in whatever order tasks finish, so for bitwise
- * reproducible runs collect the partials, sort them by partition index and use {@link #mergeAll(List)}.
+ * <p>Determinism: every product of two fp32 inputs is exact in fp64 (24 + 24 significant bits &lt; 53), each
+ * sequence's sums go into 128-bit fixed-point {@link ExactSums}, and integer addition is associative: partials merged in
+ * any order, over any partitioning, give bitwise identical totals.
  *
- * <p>Storage: {@code sum} is a full (inFeatures, inFeatures) row-major array of which only the upper triangle
- * (j ≥ i) is filled by {@code dsyrk}; the lower triangle stays zero. {@link #sum()} and {@link #finish()} return
- * full symmetric copies. An 11008-wide input needs 11008²·8 B ≈ 0.97 GB.
+ * <p>Storage: {@code sum} is the packed upper triangle of Σ XᵀX as exact sums, filled one {@link GramSlices} row block
+ * at a time (the same routine as the distributed statistics of {@code prune}, so both give the same bits).
+ * {@link #sum()} and {@link #finish()} return full symmetric copies. An 11008-wide input needs 11008²/2·16 B ≈ 0.97 GB;
+ * the distributed pipeline never builds one: it ships the row blocks.
  */
 public final class HessianAccumulator implements Serializable {
   private static final long serialVersionUID = 1L;
 
-  /** Tokens converted to fp64 and passed to one {@code dsyrk} call; bounds the temporary to this many rows. */
-  static final int MAX_TOKENS_PER_UPDATE = 2048;
-
-  /** SparseGPT's factor in H = (2 / numSamples)·Σ XᵀX: the Hessian of the squared error ‖W·Xᵀ‖². */
-  private static final double HESSIAN_SCALE = 2.0;
+  /** Tokens converted to fp64 per BLAS call; bounds the temporary to this many rows. */
+  static final int MAX_TOKENS_PER_UPDATE = GramSlices.MAX_TOKENS_PER_UPDATE;
 
   private final int inFeatures;
-  private final ExactSums sum; // (inFeatures, inFeatures), upper triangle of Σ XᵀX; lower triangle zero
-  private transient double[] scratch; // (inFeatures, inFeatures), one sequence's XᵀX
-  private transient double[] totals; // (inFeatures, inFeatures), sum decoded once; cleared by add and merge
+  private final ExactSums sum; // (inFeatures·(inFeatures + 1)/2), packed upper triangle of Σ XᵀX
+  private transient InputStatistics decoded; // sum decoded once; cleared by add and merge
   private long numSamples;
   private long numTokens;
 
@@ -53,17 +43,16 @@ public final class HessianAccumulator implements Serializable {
     if (inFeatures <= 0) {
       throw new IllegalArgumentException("Cannot create a Hessian accumulator with inFeatures " + inFeatures + ": must be positive");
     }
-    if ((long) inFeatures * inFeatures > Integer.MAX_VALUE - 8) {
+    if ((long) inFeatures * (inFeatures + 1) / 2 > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException("Cannot create a Hessian accumulator with inFeatures " + inFeatures
-          + ": inFeatures² = " + (long) inFeatures * inFeatures + " exceeds the largest Java array");
+          + ": inFeatures·(inFeatures + 1)/2 = " + (long) inFeatures * (inFeatures + 1) / 2 + " exceeds the largest Java array");
     }
     this.inFeatures = inFeatures;
-    this.sum = new ExactSums(inFeatures * inFeatures);
+    this.sum = new ExactSums(GramSlices.packedSize(inFeatures));
   }
 
   /**
-   * Adds one calibration sequence: sum += xᵀ·x (fp64 {@code dsyrk} on an fp64 copy of x), numSamples += 1,
-   * numTokens += numTokens.
+   * Adds one calibration sequence: sum += xᵀ·x (fp64, {@link GramSlices}), numSamples += 1, numTokens += numTokens.
    *
    * @param x (numTokens, inFeatures) row-major inputs of the linear layer for one sequence
    * @return this, for use as a seqOp
@@ -73,30 +62,13 @@ public final class HessianAccumulator implements Serializable {
       throw new IllegalArgumentException("Cannot accumulate Hessian: expected input of shape (" + numTokens + ", "
           + inFeatures + ") = " + (long) numTokens * inFeatures + " values, got " + x.length);
     }
-    if (scratch == null) {
-      scratch = new double[inFeatures * inFeatures];
-    } else {
-      java.util.Arrays.fill(scratch, 0.0);
-    }
-    int chunkTokens = Math.min(numTokens, MAX_TOKENS_PER_UPDATE);
-    double[] chunk = new double[chunkTokens * inFeatures]; // (chunkTokens, inFeatures)
-    for (int t0 = 0; t0 < numTokens; t0 += chunkTokens) {
-      int rows = Math.min(chunkTokens, numTokens - t0);
-      int offset = t0 * inFeatures;
-      for (int i = 0; i < rows * inFeatures; i++) {
-        chunk[i] = x[offset + i];
-      }
-      // Upper triangle of sum += chunk[0:rows]ᵀ·chunk[0:rows]
-      openblas.cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, inFeatures, rows, 1.0, chunk, inFeatures, 1.0, scratch, inFeatures);
-    }
-    for (int i = 0; i < inFeatures; i++) {
-      for (int j = i; j < inFeatures; j++) {
-        sum.add(i * inFeatures + j, scratch[i * inFeatures + j]);
-      }
+    GramSlices gram = new GramSlices(inFeatures, numTokens);
+    for (int r0 = 0; r0 < inFeatures; r0 += GramSlices.ROW_BLOCK) {
+      sum.mergeAt(GramSlices.packedRowStart(inFeatures, r0), gram.rows(r0, List.of(x), new int[] {numTokens}));
     }
     this.numSamples += 1;
     this.numTokens += numTokens;
-    this.totals = null;
+    this.decoded = null;
     return this;
   }
 
@@ -112,7 +84,7 @@ public final class HessianAccumulator implements Serializable {
           + inFeatures + ", other has inFeatures " + other.inFeatures);
     }
     sum.merge(other.sum);
-    this.totals = null;
+    this.decoded = null;
     this.numSamples += other.numSamples;
     this.numTokens += other.numTokens;
     return this;
@@ -140,15 +112,20 @@ public final class HessianAccumulator implements Serializable {
    * @throws IllegalStateException if no sequence was added
    */
   public double[] finish() {
-    if (numSamples == 0) {
-      throw new IllegalStateException("Cannot finish Hessian: no calibration samples were added");
-    }
-    return symmetric(HESSIAN_SCALE / numSamples);
+    return statistics().hessian();
   }
 
   /** Σ XᵀX, full and symmetric, as a new (inFeatures, inFeatures) row-major array. */
   public double[] sum() {
-    return symmetric(1.0);
+    return statistics().gram();
+  }
+
+  /** The decoded statistics, as a solver reads them (decoded once; q/k/v and gate/up share one accumulator). */
+  public InputStatistics statistics() {
+    if (decoded == null) {
+      decoded = new InputStatistics(inFeatures, sum.toDoubles(), numSamples, numTokens);
+    }
+    return decoded;
   }
 
   public int inFeatures() {
@@ -162,20 +139,5 @@ public final class HessianAccumulator implements Serializable {
 
   public long numTokens() {
     return numTokens;
-  }
-
-  private double[] symmetric(double scale) {
-    if (totals == null) { // decoding the fixed-point sums is the costly part; q/k/v (and gate/up) share one accumulator
-      totals = sum.toDoubles();
-    }
-    double[] full = new double[inFeatures * inFeatures]; // (inFeatures, inFeatures)
-    for (int i = 0; i < inFeatures; i++) {
-      for (int j = i; j < inFeatures; j++) {
-        double value = scale * totals[i * inFeatures + j];
-        full[i * inFeatures + j] = value;
-        full[j * inFeatures + i] = value;
-      }
-    }
-    return full;
   }
 }

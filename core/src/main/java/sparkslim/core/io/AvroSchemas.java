@@ -36,6 +36,14 @@ public final class AvroSchemas {
 
   /** Writes {@code records} to {@code file} atomically: a hidden temporary file in the same directory, then a rename. */
   public static void writeAtomically(Path file, Schema schema, List<GenericRecord> records, Configuration conf) {
+    writeAtomically(file, schema, records.iterator(), conf);
+  }
+
+  /**
+   * As {@link #writeAtomically(Path, Schema, List, Configuration)}, pulling the records one at a time: a file of large
+   * records (a block's tensors) is written holding one record and the open row group, never all of them.
+   */
+  public static void writeAtomically(Path file, Schema schema, java.util.Iterator<GenericRecord> records, Configuration conf) {
     Path tmp = new Path(file.getParent(), "." + file.getName() + ".tmp");
     try {
       FileSystem fs = file.getFileSystem(conf);
@@ -45,8 +53,8 @@ public final class AvroSchemas {
           .withCompressionCodec(CompressionCodecName.SNAPPY)
           .withConf(conf)
           .build()) {
-        for (GenericRecord r : records) {
-          writer.write(r);
+        while (records.hasNext()) {
+          writer.write(records.next());
         }
       }
       fs.delete(file, false);
@@ -60,13 +68,18 @@ public final class AvroSchemas {
 
   public static List<GenericRecord> read(Path file, Configuration conf) {
     List<GenericRecord> rows = new ArrayList<>();
+    forEach(file, conf, rows::add);
+    return rows;
+  }
+
+  /** Reads {@code file} one record at a time. */
+  public static void forEach(Path file, Configuration conf, java.util.function.Consumer<GenericRecord> action) {
     try (ParquetReader<GenericRecord> reader = AvroParquetReader.<GenericRecord>builder(HadoopInputFile.fromPath(file, conf)).withConf(conf).build()) {
       for (GenericRecord r = reader.read(); r != null; r = reader.read()) {
-        rows.add(r);
+        action.accept(r);
       }
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot read " + file, e);
     }
-    return rows;
   }
 }

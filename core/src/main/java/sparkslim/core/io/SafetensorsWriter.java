@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -28,14 +29,23 @@ public final class SafetensorsWriter {
 
   private SafetensorsWriter() {}
 
-  /** A tensor to write: fp32 values (converted to {@code dtype} on write) or int64 values. */
-  public record Tensor(String name, DType dtype, long[] shape, float[] floats, long[] longs) {
+  /**
+   * A tensor to write: fp32 values (converted to {@code dtype} on write), int64 values, or bytes already encoded in
+   * {@code dtype} that are fetched only when the tensor's turn comes ({@link #ofEncoded}), so a model larger than memory
+   * is written holding one tensor at a time.
+   */
+  public record Tensor(String name, DType dtype, long[] shape, float[] floats, long[] longs, Supplier<byte[]> encoded) {
     public static Tensor ofFloats(String name, DType dtype, long[] shape, float[] values) {
-      return new Tensor(name, dtype, shape, values, null);
+      return new Tensor(name, dtype, shape, values, null, null);
     }
 
     public static Tensor ofLongs(String name, long[] shape, long[] values) {
-      return new Tensor(name, DType.I64, shape, null, values);
+      return new Tensor(name, DType.I64, shape, null, values, null);
+    }
+
+    /** A tensor whose little-endian {@code dtype} bytes {@code encoded} supplies when it is written. */
+    public static Tensor ofEncoded(String name, DType dtype, long[] shape, Supplier<byte[]> encoded) {
+      return new Tensor(name, dtype, shape, null, null, encoded);
     }
 
     public long byteSize() {
@@ -94,6 +104,15 @@ public final class SafetensorsWriter {
 
   private static void writeData(OutputStream out, Tensor t) throws IOException {
     final int chunk = 1 << 16;
+    if (t.encoded() != null) {
+      byte[] bytes = t.encoded().get();
+      if (bytes.length != t.byteSize()) {
+        throw new IllegalStateException("Tensor '" + t.name() + "' " + t.dtype() + " " + java.util.Arrays.toString(t.shape()) + " needs "
+            + t.byteSize() + " bytes, its source gave " + bytes.length);
+      }
+      out.write(bytes);
+      return;
+    }
     if (t.dtype() == DType.I64) {
       ByteBuffer buf = ByteBuffer.allocate(chunk * 8).order(ByteOrder.LITTLE_ENDIAN);
       for (int i = 0; i < t.longs().length; i++) {

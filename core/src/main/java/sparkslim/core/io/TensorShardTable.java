@@ -16,7 +16,6 @@ import org.apache.avro.generic.GenericRecord;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import sparkslim.core.SparkslimException;
-import sparkslim.core.model.Tensor;
 
 /**
  * Parquet table of compressed tensors ({@code TensorShard.avsc}), one file per decoder block. The payload is the
@@ -30,41 +29,71 @@ public final class TensorShardTable {
 
   /** A shard as stored: the raw bytes plus identification. */
   public record Stored(String runId, String configFingerprint, int block, String tensor, long[] shape, DType dtype, byte[] data, BitSet mask) {
-    public Tensor tensor32() {
-      return new Tensor(shape, decode(data, dtype));
+    /** The values as fp32 (exact: every stored dtype widens to fp32 without rounding). */
+    public float[] values() {
+      return decode(data, dtype);
     }
   }
 
   private TensorShardTable() {}
 
   public static void write(Path file, String runId, String fingerprint, int block, List<Entry> entries, Configuration conf) {
-    List<GenericRecord> records = new ArrayList<>();
+    List<Stored> rows = new ArrayList<>();
     for (Entry e : entries) {
-      byte[] data = encode(e.values(), e.dtype());
-      GenericRecord r = new GenericData.Record(SCHEMA);
-      r.put("run_id", runId);
-      r.put("config_fingerprint", fingerprint);
-      r.put("block", block);
-      r.put("tensor", e.tensor());
-      List<Long> shape = new ArrayList<>();
-      for (long d : e.shape()) {
-        shape.add(d);
-      }
-      r.put("shape", shape);
-      r.put("dtype", e.dtype().name());
-      r.put("data", ByteBuffer.wrap(data));
-      r.put("sha256", sha256(data));
-      r.put("mask", e.mask() == null ? null : ByteBuffer.wrap(e.mask().toByteArray()));
-      r.put("pruned", e.mask() == null ? 0L : (long) e.mask().cardinality());
-      records.add(r);
+      rows.add(stored(runId, fingerprint, block, e));
     }
-    AvroSchemas.writeAtomically(file, SCHEMA, records, conf);
+    writeStored(file, rows.iterator(), conf);
+  }
+
+  /** The row {@link #write} stores for {@code e}: its values encoded in its dtype. */
+  public static Stored stored(String runId, String fingerprint, int block, Entry e) {
+    return new Stored(runId, fingerprint, block, e.tensor(), e.shape(), e.dtype(), encode(e.values(), e.dtype()), e.mask());
+  }
+
+  /** Writes rows as they come (one tensor in memory at a time), atomically. */
+  public static void writeStored(Path file, java.util.Iterator<Stored> rows, Configuration conf) {
+    AvroSchemas.writeAtomically(file, SCHEMA, new java.util.Iterator<GenericRecord>() {
+      @Override
+      public boolean hasNext() {
+        return rows.hasNext();
+      }
+
+      @Override
+      public GenericRecord next() {
+        return record(rows.next());
+      }
+    }, conf);
+  }
+
+  private static GenericRecord record(Stored s) {
+    GenericRecord r = new GenericData.Record(SCHEMA);
+    r.put("run_id", s.runId());
+    r.put("config_fingerprint", s.configFingerprint());
+    r.put("block", s.block());
+    r.put("tensor", s.tensor());
+    List<Long> shape = new ArrayList<>();
+    for (long d : s.shape()) {
+      shape.add(d);
+    }
+    r.put("shape", shape);
+    r.put("dtype", s.dtype().name());
+    r.put("data", ByteBuffer.wrap(s.data()));
+    r.put("sha256", sha256(s.data()));
+    r.put("mask", s.mask() == null ? null : ByteBuffer.wrap(s.mask().toByteArray()));
+    r.put("pruned", s.mask() == null ? 0L : (long) s.mask().cardinality());
+    return r;
   }
 
   /** Reads a shard file, verifying every checksum; keys are full tensor names in file order. */
   public static Map<String, Stored> read(Path file, Configuration conf) {
     Map<String, Stored> out = new LinkedHashMap<>();
-    for (GenericRecord r : AvroSchemas.read(file, conf)) {
+    forEach(file, conf, s -> out.put(s.tensor(), s));
+    return out;
+  }
+
+  /** Reads a shard file one tensor at a time, verifying every checksum. */
+  public static void forEach(Path file, Configuration conf, java.util.function.Consumer<Stored> action) {
+    AvroSchemas.forEach(file, conf, r -> {
       String tensor = r.get("tensor").toString();
       byte[] data = bytes((ByteBuffer) r.get("data"));
       if (!sha256(data).equals(r.get("sha256").toString())) {
@@ -74,10 +103,9 @@ public final class TensorShardTable {
       List<Long> shapeList = (List<Long>) r.get("shape");
       long[] shape = shapeList.stream().mapToLong(Long::longValue).toArray();
       ByteBuffer mask = (ByteBuffer) r.get("mask");
-      out.put(tensor, new Stored(r.get("run_id").toString(), r.get("config_fingerprint").toString(), (Integer) r.get("block"), tensor, shape,
+      action.accept(new Stored(r.get("run_id").toString(), r.get("config_fingerprint").toString(), (Integer) r.get("block"), tensor, shape,
           DType.valueOf(r.get("dtype").toString()), data, mask == null ? null : BitSet.valueOf(bytes(mask))));
-    }
-    return out;
+    });
   }
 
   private static byte[] bytes(ByteBuffer b) {

@@ -28,6 +28,24 @@ public abstract class DecoderBlock implements Serializable {
     }
   }
 
+  /** The linears of a block of {@code spec}'s architecture, in pruning order, without loading one ({@link #linearNames()}). */
+  public static List<String> linearNames(ModelSpec spec) {
+    switch (spec.architecture()) {
+      case LLAMA: return LlamaBlock.LINEARS;
+      case OPT: return OptBlock.LINEARS;
+      default: throw new SparkslimException("Unsupported architecture " + spec.architecture());
+    }
+  }
+
+  /** The input group of a linear of {@code spec}'s architecture, without loading a block ({@link #inputGroup(String)}). */
+  public static String inputGroup(ModelSpec spec, String linear) {
+    switch (spec.architecture()) {
+      case LLAMA: return LlamaBlock.groupOf(linear);
+      case OPT: return OptBlock.groupOf(linear);
+      default: throw new SparkslimException("Unsupported architecture " + spec.architecture());
+    }
+  }
+
   /** The block's tensors, by name relative to the block prefix. */
   public Map<String, Tensor> tensors() {
     return tensors;

@@ -35,7 +35,7 @@ public final class LlamaBlock extends DecoderBlock {
     return r;
   }
 
-  private static final List<String> LINEARS = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+  static final List<String> LINEARS = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
       "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj");
 
   @Override
@@ -45,6 +45,10 @@ public final class LlamaBlock extends DecoderBlock {
 
   @Override
   public String inputGroup(String linear) {
+    return groupOf(linear);
+  }
+
+  static String groupOf(String linear) {
     switch (linear) {
       case "self_attn.q_proj": case "self_attn.k_proj": case "self_attn.v_proj": return "attn_in";
       case "self_attn.o_proj": return "attn_out";

@@ -4,9 +4,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.function.Supplier;
+import sparkslim.core.io.TensorShardTable;
 import java.util.Map;
 import java.util.function.IntFunction;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.FileUtil;
@@ -28,6 +32,9 @@ public final class ModelExporter {
 
   private ModelExporter() {}
 
+  /** A tensor of the output as its shape and a source of its bytes in the output dtype, fetched when it is written. */
+  public record Encoded(long[] shape, Supplier<byte[]> bytes) {}
+
   /**
    * @param numBlocks number of decoder blocks in the output
    * @param blocks output block i's tensors, names relative to the block prefix
@@ -35,15 +42,29 @@ public final class ModelExporter {
    */
   public static void export(ModelDirectory source, int numBlocks, IntFunction<Map<String, Tensor>> blocks, DType dtype,
                             FileSystem fs, Path outDir, long maxShardBytes, Map<String, Object> configUpdates) {
+    exportEncoded(source, numBlocks, i -> {
+      Map<String, Encoded> encoded = new LinkedHashMap<>();
+      blocks.apply(i).forEach((name, t) -> encoded.put(name, new Encoded(t.shape(), () -> TensorShardTable.encode(t.data(), dtype))));
+      return encoded;
+    }, dtype, fs, outDir, maxShardBytes, configUpdates);
+  }
+
+  /**
+   * As {@link #export}, streaming: each tensor's bytes are fetched when its turn comes (the globals from the source model,
+   * the blocks from {@code blocks}, e.g. the compressed blocks' shard files), so the exporter holds one tensor at a time.
+   */
+  public static void exportEncoded(ModelDirectory source, int numBlocks, IntFunction<Map<String, Encoded>> blocks, DType dtype,
+                                   FileSystem fs, Path outDir, long maxShardBytes, Map<String, Object> configUpdates) {
     ModelSpec spec = source.spec();
     SafetensorsWriter.Sharded writer = new SafetensorsWriter.Sharded(maxShardBytes);
-    for (Map.Entry<String, Tensor> e : source.loadGlobals().entrySet()) {
-      writer.add(SafetensorsWriter.Tensor.ofFloats(e.getKey(), dtype, e.getValue().shape(), e.getValue().data()));
+    for (Map.Entry<String, long[]> e : spec.globalTensorShapes().entrySet()) {
+      writer.add(SafetensorsWriter.Tensor.ofEncoded(e.getKey(), dtype, e.getValue(),
+          () -> TensorShardTable.encode(source.tensor(e.getKey(), e.getValue()).data(), dtype)));
     }
     for (int i = 0; i < numBlocks; i++) {
       String prefix = spec.blockPrefix(i);
-      for (Map.Entry<String, Tensor> e : blocks.apply(i).entrySet()) {
-        writer.add(SafetensorsWriter.Tensor.ofFloats(prefix + e.getKey(), dtype, e.getValue().shape(), e.getValue().data()));
+      for (Map.Entry<String, Encoded> e : blocks.apply(i).entrySet()) {
+        writer.add(SafetensorsWriter.Tensor.ofEncoded(prefix + e.getKey(), dtype, e.getValue().shape(), e.getValue().bytes()));
       }
     }
     try {
@@ -65,6 +86,37 @@ public final class ModelExporter {
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot export model to " + outDir, e);
     }
+  }
+
+  /**
+   * Exports a model whose blocks are shard files ({@code TensorShard.avsc}, one per block, already in {@code dtype}): the
+   * globals come from {@code source}, each block's bytes from its shard, copied as stored. One block's bytes are held at a
+   * time (safetensors files list a block's tensors together), never the model.
+   */
+  public static void exportShards(ModelDirectory source, IntFunction<Path> shardOfBlock, DType dtype, FileSystem fs, Path outDir,
+                                  Configuration conf) {
+    ModelSpec spec = source.spec();
+    Object[] cache = {-1, null}; // {block, Map<String, TensorShardTable.Stored>}
+    exportEncoded(source, spec.numLayers(), i -> {
+      Map<String, Encoded> tensors = new LinkedHashMap<>();
+      for (Map.Entry<String, long[]> e : spec.blockTensorShapes().entrySet()) {
+        String name = spec.blockPrefix(i) + e.getKey();
+        tensors.put(e.getKey(), new Encoded(e.getValue(), () -> {
+          if (!cache[0].equals(i)) {
+            cache[1] = null; // the previous block's bytes go first
+            cache[1] = TensorShardTable.read(shardOfBlock.apply(i), conf);
+            cache[0] = i;
+          }
+          @SuppressWarnings("unchecked")
+          TensorShardTable.Stored stored = ((Map<String, TensorShardTable.Stored>) cache[1]).get(name);
+          if (stored == null || stored.dtype() != dtype) {
+            throw new IllegalStateException("Shard " + shardOfBlock.apply(i) + " has no " + dtype + " tensor '" + name + "'");
+          }
+          return stored.data();
+        }));
+      }
+      return tensors;
+    }, dtype, fs, outDir, DEFAULT_MAX_SHARD_BYTES, Map.of());
   }
 
   /** The dtype a model directory stores, from config.json ("torch_dtype" or "dtype"), defaulting to F32. */

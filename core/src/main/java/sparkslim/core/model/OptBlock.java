@@ -27,7 +27,7 @@ public final class OptBlock extends DecoderBlock {
     return Ops.layerNorm(x, seqLen, spec.hiddenSize(), tensor(name + ".weight").data(), tensor(name + ".bias").data(), spec.normEps());
   }
 
-  private static final List<String> LINEARS = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
+  static final List<String> LINEARS = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
       "fc1", "fc2");
 
   @Override
@@ -37,6 +37,10 @@ public final class OptBlock extends DecoderBlock {
 
   @Override
   public String inputGroup(String linear) {
+    return groupOf(linear);
+  }
+
+  static String groupOf(String linear) {
     switch (linear) {
       case "self_attn.q_proj": case "self_attn.k_proj": case "self_attn.v_proj": return "attn_in";
       case "self_attn.out_proj": return "attn_out";

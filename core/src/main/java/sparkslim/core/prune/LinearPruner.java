@@ -2,6 +2,7 @@ package sparkslim.core.prune;
 
 import java.io.Serializable;
 import sparkslim.core.calib.HessianAccumulator;
+import sparkslim.core.calib.InputStatistics;
 
 /**
  * Prunes one linear layer with the configured method, from its weight and the statistics of its input, and measures
@@ -36,7 +37,7 @@ public final class LinearPruner implements Serializable {
   }
 
   /** w: (rows, cols) row-major HuggingFace weight; stats: statistics of the layer's input (cols wide). */
-  public PruneResult prune(float[] w, int rows, int cols, HessianAccumulator stats) {
+  public PruneResult prune(float[] w, int rows, int cols, InputStatistics stats) {
     switch (method) {
       case MAGNITUDE:
         return new MagnitudeSolver(sparsity, maskStructure).solve(w, rows, cols);
@@ -44,49 +45,65 @@ public final class LinearPruner implements Serializable {
         return new WandaSolver(sparsity, maskStructure).solve(w, rows, cols, columnNorms(stats));
       case SPARSEGPT:
       case SPARSELLM: // SparseLLM prunes attention with SparseGPT (docs/sparsellm.md §1.1 step 3.2); its FFNs go through SparseLlmSolver
-        return new SparseGptSolver(sparsity, maskStructure, blockSize, dampeningFraction, zeroDeadColumns).solve(w, rows, cols, stats.finish());
+        return sparseGpt().solveConsumingHessian(w, rows, cols, stats.hessian());
       default:
         throw new IllegalStateException(method.name());
     }
   }
 
+  /** As {@link #prune(float[], int, int, InputStatistics)} from a single-JVM accumulator. */
+  public PruneResult prune(float[] w, int rows, int cols, HessianAccumulator stats) {
+    return prune(w, rows, cols, stats.statistics());
+  }
+
   /** Wanda's ‖X_c‖₂ per input column: the square root of the diagonal of ΣXᵀX (over all calibration tokens). */
-  static double[] columnNorms(HessianAccumulator stats) {
+  static double[] columnNorms(InputStatistics stats) {
     int n = stats.inFeatures();
-    double[] sum = stats.sum();
     double[] norms = new double[n];
     for (int c = 0; c < n; c++) {
-      norms[c] = Math.sqrt(sum[c * n + c]);
+      norms[c] = Math.sqrt(stats.diagonal(c));
     }
     return norms;
   }
 
-  /** ‖(W − Ŵ)Xᵀ‖²_F / numTokens = tr(ΔW·ΣXᵀX·ΔWᵀ) / numTokens, in fp64. */
-  public static double reconstructionLoss(float[] before, float[] after, int rows, int cols, HessianAccumulator stats) {
-    double[] sum = stats.sum();
+  static double[] columnNorms(HessianAccumulator stats) {
+    return columnNorms(stats.statistics());
+  }
+
+  /** Rows of ΔW per BLAS call in {@link #reconstructionLoss}: bounds the fp64 scratch to about 32 MB. */
+  private static final int LOSS_SCRATCH_ENTRIES = 1 << 22;
+
+  /**
+   * ‖(W − Ŵ)Xᵀ‖²_F / numTokens = tr(ΔW·ΣXᵀX·ΔWᵀ) / numTokens, in fp64: ΔW·ΣXᵀX by dgemm in row chunks, then the
+   * row-wise dot products with ΔW.
+   */
+  public static double reconstructionLoss(float[] before, float[] after, int rows, int cols, InputStatistics stats) {
+    double[] gram = stats.gram(); // (cols, cols)
+    int chunk = Math.max(1, Math.min(rows, LOSS_SCRATCH_ENTRIES / cols));
+    double[] delta = new double[chunk * cols]; // (chunk, cols)
+    double[] product = new double[chunk * cols]; // (chunk, cols) = delta·ΣXᵀX
     double total = 0;
-    double[] delta = new double[cols];
-    for (int r = 0; r < rows; r++) {
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+      int m = Math.min(chunk, rows - r0);
       boolean any = false;
-      for (int c = 0; c < cols; c++) {
-        delta[c] = (double) before[r * cols + c] - after[r * cols + c];
-        any |= delta[c] != 0;
+      for (int i = 0; i < m * cols; i++) {
+        delta[i] = (double) before[r0 * cols + i] - after[r0 * cols + i];
+        any |= delta[i] != 0;
       }
       if (!any) {
         continue;
       }
-      for (int i = 0; i < cols; i++) {
-        if (delta[i] == 0) {
-          continue;
-        }
-        double acc = 0;
-        int base = i * cols;
-        for (int j = 0; j < cols; j++) {
-          acc += sum[base + j] * delta[j];
-        }
-        total += delta[i] * acc;
+      org.bytedeco.openblas.global.openblas.cblas_dgemm(org.bytedeco.openblas.global.openblas.CblasRowMajor,
+          org.bytedeco.openblas.global.openblas.CblasNoTrans, org.bytedeco.openblas.global.openblas.CblasNoTrans, m, cols, cols, 1.0,
+          delta, cols, gram, cols, 0.0, product, cols);
+      for (int i = 0; i < m * cols; i++) {
+        total += delta[i] * product[i];
       }
     }
     return total / Math.max(1, stats.numTokens());
+  }
+
+  public static double reconstructionLoss(float[] before, float[] after, int rows, int cols, HessianAccumulator stats) {
+    return reconstructionLoss(before, after, rows, cols, stats.statistics());
   }
 }

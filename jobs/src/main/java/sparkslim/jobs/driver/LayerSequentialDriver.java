@@ -1,7 +1,11 @@
 package sparkslim.jobs.driver;
 
+import java.io.IOException;
 import java.io.Serializable;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -11,44 +15,52 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 import sparkslim.core.SparkslimException;
-import sparkslim.core.calib.HessianAccumulator;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
-import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.DecoderBlock;
-import sparkslim.core.model.Tensor;
+import sparkslim.core.model.ModelDirectory;
+import sparkslim.core.model.ModelSpec;
+import sparkslim.core.prune.LinearCensus;
 import sparkslim.core.prune.LinearPruner;
+import sparkslim.core.prune.MaskStructure;
 import sparkslim.core.prune.PruneResult;
 import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
+import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.TaskThreads;
 
 /**
- * The layer-sequential pruning loop. Calibration samples live in an RDD of per-sample hidden states; for each block:
+ * The layer-sequential compression loop, blocks streamed: calibration samples live in an RDD of per-sample hidden
+ * states, embedded on the executors from the model files. For each block:
  * <ol>
- *   <li>broadcast the dense block;</li>
- *   <li>{@code treeAggregate} the Hessian sums of every linear input group (exact fixed-point sums: the merge order
- *       Spark picks does not change a bit);</li>
- *   <li>solve each linear on the driver;</li>
- *   <li>propagate the samples through the <em>pruned</em> block (weights rounded to the output dtype, as exported);</li>
- *   <li>write the block's shard and metrics at once, so a rerun resumes after the last written block.</li>
+ *   <li>statistics: tasks run their samples through the dense block (each executor reads it from the model files) and
+ *       emit exact-sum slices of every input group's Σ XᵀX; Spark reduces them by key and routes them to one partition
+ *       per linear ({@link LinearStatistics});</li>
+ *   <li>solve: one Spark task per linear, largest first, solves it where its statistics meet and writes it to a part
+ *       file ({@link LinearSolveTask}); the driver receives the outcomes only;</li>
+ *   <li>write: the driver streams the parts (one tensor at a time) and the block's other tensors into
+ *       {@code shards/block-NNNNN.parquet}, and writes the metrics, so a rerun resumes after the last written block;</li>
+ *   <li>propagate: executors read the compressed block back from its shard and run the samples through it (weights
+ *       rounded to the output dtype, as exported).</li>
  * </ol>
+ * The driver holds no block: at most one tensor while it writes a shard (SparseLLM's FFN step is the exception: its
+ * solver runs on the driver with the FFN's statistics and the dense block).
  */
 public final class LayerSequentialDriver {
   /** Test hook: {@code -Dsparkslim.inject-failure-after-block=k} fails the run right after block k is written. */
   public static final String INJECT_FAILURE_PROPERTY = "sparkslim.inject-failure-after-block";
-  private static final int TREE_DEPTH = 2;
+  /** Test hook: {@code -Dsparkslim.inject-failure-in-solve=k} fails the run after block k's linears are solved, before its shard. */
+  public static final String INJECT_SOLVE_FAILURE_PROPERTY = "sparkslim.inject-failure-in-solve";
 
   /** One calibration sample: its index and current hidden states (seqLen, hiddenSize). */
   public record Sample(int index, float[] hidden, int seqLen) implements Serializable {}
 
   /** What the driver learned about one linear. */
   public record LinearOutcome(int block, String linear, long numel, long zeros, double reconstructionLoss, double solverLoss,
-                              double seconds, String fallback) {}
+                              double seconds, String fallback) implements Serializable {}
 
   /** Per-block timings (seconds) and whether the block was resumed from its shard. */
   public record BlockOutcome(int block, boolean resumed, double statistics, double solve, double propagate, double write) {}
@@ -58,9 +70,10 @@ public final class LayerSequentialDriver {
     /** Path of block {@code b}'s shard file (exists when the block is done). */
     Path shardFile(int block);
 
-    void write(int block, List<TensorShardTable.Entry> tensors, List<LinearOutcome> linears);
+    /** Writes block {@code b}'s per-linear metrics (called right before its shard is written). */
+    void writeMetrics(int block, List<LinearOutcome> linears);
 
-    /** The SparseLLM alternations of block {@code b}'s FFN; called before {@link #write}. */
+    /** The SparseLLM alternations of block {@code b}'s FFN; called before {@link #writeMetrics}. */
     default void writeSparseLlm(int block, List<FfnAlternation.Iteration> iterations) {}
 
     /** A block was resumed from its shard: read back what {@link #writeSparseLlm} wrote for it, if anything. */
@@ -72,148 +85,235 @@ public final class LayerSequentialDriver {
 
   private final JavaSparkContext jsc;
   private final Configuration hadoopConf;
+  private final ModelDirectory model;
+  private final String modelLocation;
   private final LinearPruner pruner;
+  private final MaskStructure maskStructure;
   private final DType outputDtype;
+  private final String runId;
   private final String fingerprint;
   private final Consumer<String> log;
   private final SparseLlm sparseLlm;
   private final int prunedBlocks;
 
   /**
+   * @param modelLocation the model as the user gave it ('model.path'); executors open it themselves
    * @param sparseLlm SparseLLM settings when pruning.method is sparsellm, else null
    * @param prunedBlocks blocks [0, prunedBlocks) are pruned, the rest kept dense ('pruning.layers')
    */
-  public LayerSequentialDriver(JavaSparkContext jsc, Configuration hadoopConf, LinearPruner pruner, DType outputDtype, String fingerprint,
-                               SparseLlm sparseLlm, int prunedBlocks, Consumer<String> log) {
-    this.sparseLlm = sparseLlm;
-    this.prunedBlocks = prunedBlocks;
+  public LayerSequentialDriver(JavaSparkContext jsc, Configuration hadoopConf, ModelDirectory model, String modelLocation, LinearPruner pruner,
+                               MaskStructure maskStructure, DType outputDtype, String runId, String fingerprint, SparseLlm sparseLlm,
+                               int prunedBlocks, Consumer<String> log) {
     this.jsc = jsc;
     this.hadoopConf = hadoopConf;
+    this.model = model;
+    this.modelLocation = modelLocation;
     this.pruner = pruner;
+    this.maskStructure = maskStructure;
     this.outputDtype = outputDtype;
+    this.runId = runId;
     this.fingerprint = fingerprint;
+    this.sparseLlm = sparseLlm;
+    this.prunedBlocks = prunedBlocks;
     this.log = log;
   }
 
   /**
-   * Prunes every block of {@code lm} and returns the pruned blocks; {@code linears} and {@code blocks} receive the
-   * per-linear and per-block outcomes of the blocks solved in this run.
+   * Compresses every block, writing each block's shard; {@code linears} and {@code blocks} receive the per-linear and
+   * per-block outcomes of the blocks solved in this run. Returns the zero counts of all linears (resumed blocks included).
    */
-  public List<DecoderBlock> run(CausalLm lm, List<int[]> windows, int partitions, BlockSink sink, List<LinearOutcome> linears,
-                                List<BlockOutcome> blocks) {
-    Broadcast<CausalLm> embedder = jsc.broadcast(lm);
+  public LinearCensus run(List<int[]> windows, int partitions, BlockSink sink, List<LinearOutcome> linears, List<BlockOutcome> blocks) {
+    ModelSpec spec = model.spec();
     List<Integer> indices = new ArrayList<>();
     for (int i = 0; i < windows.size(); i++) {
       indices.add(i);
     }
     List<int[]> windowList = List.copyOf(windows);
+    String location = modelLocation;
     JavaRDD<Sample> samples = jsc.parallelize(indices, Math.max(1, Math.min(partitions, windows.size()))).map(i -> {
       TaskThreads.configureOnce();
       int[] tokens = windowList.get(i);
-      return new Sample(i, embedder.value().embed(tokens), tokens.length);
+      return new Sample(i, ExecutorModels.embedder(location).embed(tokens), tokens.length);
     }).persist(StorageLevel.MEMORY_AND_DISK_SER());
     samples.count();
-    embedder.unpersist(false); // not destroy: the samples RDD's lineage still references it
 
-    List<DecoderBlock> pruned = new ArrayList<>();
-    for (int b = 0; b < lm.numBlocks(); b++) {
-      DecoderBlock dense = lm.blocks().get(b);
-      String prefix = lm.spec().blockPrefix(b);
-      jsc.setJobGroup("block-" + b, "sparkslim prune: block " + b + "/" + lm.numBlocks(), false);
+    LinearCensus census = LinearCensus.EMPTY;
+    for (int b = 0; b < spec.numLayers(); b++) {
+      jsc.setJobGroup("block-" + b, "sparkslim prune: block " + b + "/" + spec.numLayers(), false);
       long t0 = System.nanoTime();
-      DecoderBlock result = resume(b, dense, prefix, sink);
-      boolean resumed = result != null;
+      LinearCensus blockCensus = resume(b, sink);
+      boolean resumed = blockCensus != null;
       if (resumed && sparseLlm != null && b < prunedBlocks) {
         sink.resumedSparseLlm(b);
       }
       double statsSeconds = 0;
       double solveSeconds = 0;
       double writeSeconds = 0;
-      if (result == null && b >= prunedBlocks) {
-        result = keepDense(b, dense, prefix, sink);
+      if (!resumed && b >= prunedBlocks) {
+        blockCensus = keepDense(b, sink);
+        writeSeconds = (System.nanoTime() - t0) / 1e9;
         log.accept("block " + b + ": kept dense ('pruning.layers')");
-      } else if (result == null) {
-        Broadcast<DecoderBlock> denseBc = jsc.broadcast(dense);
-        Map<String, HessianAccumulator> stats = samples.treeAggregate(new BlockStatistics(dense),
-            (acc, s) -> acc.add(denseBc.value(), s), BlockStatistics::merge, TREE_DEPTH).accumulators();
-        denseBc.unpersist(false);
+      } else if (!resumed) {
+        Path partsDir = partsDir(sink, b);
+        Map<String, String> precomputed = new LinkedHashMap<>();
+        List<FfnAlternation.Iteration> alternations = null;
+        if (sparseLlm != null) { // the block-level step: the FFN's linears are solved together, then only measured below
+          DecoderBlock dense = DecoderBlock.of(spec, model.loadBlock(b));
+          FfnAlternation.Result ffn = new FfnAlternation(jsc, sparseLlm.solver(), sparseLlm.options(), log).run(b, samples, dense, sparseLlm.kind());
+          for (String linear : dense.linearNames()) {
+            if (sparseLlm.kind().isFfnLinear(linear)) {
+              PruneResult r = ffnResult(ffn.step(), linear);
+              String name = spec.blockPrefix(b) + linear + ".weight";
+              TensorShardTable.writeStored(LinearSolveTask.partFile(partsDir.toString(), linear), List.of(TensorShardTable.stored(runId,
+                  fingerprint, b, new TensorShardTable.Entry(name, dense.tensors().get(linear + ".weight").shape(), outputDtype,
+                      TensorShardTable.roundTo(r.weights(), outputDtype), r.mask()))).iterator(), hadoopConf);
+              precomputed.put(linear, r.fallback() == null ? "" : r.fallback());
+            }
+          }
+          alternations = ffn.iterations();
+        }
         long t1 = System.nanoTime();
-        statsSeconds = (t1 - t0) / 1e9;
-        FfnAlternation.Result ffn = null;
-        if (sparseLlm != null) {
-          ffn = new FfnAlternation(jsc, sparseLlm.solver(), sparseLlm.options(), log).run(b, samples, dense, sparseLlm.kind());
-        }
-        Map<String, Tensor> replaced = new LinkedHashMap<>();
-        List<TensorShardTable.Entry> entries = new ArrayList<>();
-        List<LinearOutcome> outcomes = new ArrayList<>();
-        for (String linear : dense.linearNames()) {
-          long ts = System.nanoTime();
-          Tensor w = dense.tensors().get(linear + ".weight");
-          HessianAccumulator h = stats.get(dense.inputGroup(linear));
-          PruneResult r = ffn != null && sparseLlm.kind().isFfnLinear(linear) ? ffnResult(ffn.step(), linear)
-              : pruner.prune(w.data(), w.rows(), w.cols(), h);
-          float[] rounded = TensorShardTable.roundTo(r.weights(), outputDtype);
-          long zeros = 0;
-          for (float v : rounded) {
-            zeros += v == 0f ? 1 : 0;
-          }
-          double loss = LinearPruner.reconstructionLoss(w.data(), rounded, w.rows(), w.cols(), h);
-          double seconds = (System.nanoTime() - ts) / 1e9;
-          outcomes.add(new LinearOutcome(b, linear, rounded.length, zeros, loss, r.loss(), seconds, r.fallback()));
-          log.accept(String.format("block %d %-18s sparsity %.4f loss %.6g (%.2fs)", b, linear, zeros / (double) rounded.length, loss, seconds));
-          replaced.put(linear + ".weight", new Tensor(w.shape(), rounded));
-          entries.add(new TensorShardTable.Entry(prefix + linear + ".weight", w.shape(), outputDtype, rounded, r.mask()));
-        }
-        for (Map.Entry<String, Tensor> e : dense.tensors().entrySet()) {
-          if (!replaced.containsKey(e.getKey())) {
-            float[] rounded = TensorShardTable.roundTo(e.getValue().data(), outputDtype);
-            replaced.put(e.getKey(), new Tensor(e.getValue().shape(), rounded));
-            entries.add(new TensorShardTable.Entry(prefix + e.getKey(), e.getValue().shape(), outputDtype, rounded, null));
-          }
-        }
+        Map<String, LinearStatistics.LinearShape> shapes = linearShapes(spec);
+        var statistics = LinearStatistics.compute(samples, modelLocation, b, new ArrayList<>(shapes.values()));
+        statistics.count(); // runs the statistics stages on their own, so their time is measured apart from the solves
+        long ts = System.nanoTime();
+        List<LinearSolveTask.Solved> solved = new ArrayList<>(statistics.mapPartitions(new LinearSolveTask(modelLocation, b, shapes, pruner,
+            maskStructure, outputDtype, partsDir.toString(), runId, fingerprint, precomputed)).collect());
+        List<String> order = new ArrayList<>(shapes.keySet());
+        solved.sort(Comparator.comparingInt(s -> order.indexOf(s.outcome().linear())));
         long t2 = System.nanoTime();
-        solveSeconds = (t2 - t1) / 1e9;
-        if (ffn != null) {
-          sink.writeSparseLlm(b, ffn.iterations());
+        statsSeconds = (ts - t1) / 1e9;
+        solveSeconds = (t1 - t0) / 1e9 + (t2 - ts) / 1e9; // SparseLLM's FFN step counts as solving
+        List<LinearOutcome> outcomes = new ArrayList<>();
+        blockCensus = LinearCensus.EMPTY;
+        for (LinearSolveTask.Solved s : solved) {
+          LinearOutcome o = s.outcome();
+          outcomes.add(o);
+          blockCensus = blockCensus.plus(s.census());
+          log.accept(String.format("block %d %-18s sparsity %.4f loss %.6g (%.2fs)", b, o.linear(), o.zeros() / (double) o.numel(),
+              o.reconstructionLoss(), o.seconds()));
         }
-        sink.write(b, entries, outcomes);
+        if (solved.size() != shapes.size()) {
+          throw new IllegalStateException("Block " + b + ": " + solved.size() + " of " + shapes.size() + " linears were solved");
+        }
+        String injectSolve = System.getProperty(INJECT_SOLVE_FAILURE_PROPERTY);
+        if (injectSolve != null && Integer.parseInt(injectSolve) == b) {
+          throw new IllegalStateException("Injected failure after block " + b + "'s solves (" + INJECT_SOLVE_FAILURE_PROPERTY + ")");
+        }
+        if (alternations != null) {
+          sink.writeSparseLlm(b, alternations);
+        }
+        sink.writeMetrics(b, outcomes);
+        writeShard(b, sink.shardFile(b), partsDir, order);
         writeSeconds = (System.nanoTime() - t2) / 1e9;
         linears.addAll(outcomes);
-        result = dense.withTensors(replaced);
       }
+      census = census.plus(blockCensus);
       long tp = System.nanoTime();
-      Broadcast<DecoderBlock> prunedBc = jsc.broadcast(result);
+      String shard = sink.shardFile(b).toString();
+      int block = b;
       JavaRDD<Sample> next = samples.map(s -> {
         TaskThreads.configureOnce();
-        return new Sample(s.index(), prunedBc.value().forward(s.hidden(), s.seqLen()), s.seqLen());
+        DecoderBlock compressed = ExecutorModels.shardBlock(location, shard, block);
+        return new Sample(s.index(), compressed.forward(s.hidden(), s.seqLen()), s.seqLen());
       }).persist(StorageLevel.MEMORY_AND_DISK_SER());
       next.count();
       samples.unpersist(false);
-      prunedBc.unpersist(false);
       samples = next;
       double propagateSeconds = (System.nanoTime() - tp) / 1e9;
       blocks.add(new BlockOutcome(b, resumed, statsSeconds, solveSeconds, propagateSeconds, writeSeconds));
-      pruned.add(result);
+      log.accept(String.format("block %d/%d done%s: statistics %.1fs, solve %.1fs, write %.1fs, propagate %.1fs", b + 1, spec.numLayers(),
+          resumed ? " (resumed)" : "", statsSeconds, solveSeconds, writeSeconds, propagateSeconds));
       String inject = System.getProperty(INJECT_FAILURE_PROPERTY);
       if (inject != null && Integer.parseInt(inject) == b) {
         throw new IllegalStateException("Injected failure after block " + b + " (" + INJECT_FAILURE_PROPERTY + ")");
       }
     }
     samples.unpersist(false);
-    return pruned;
+    return census;
   }
 
-  /** A block outside 'pruning.layers': its tensors rounded to the output dtype, written as its shard. */
-  private DecoderBlock keepDense(int b, DecoderBlock dense, String prefix, BlockSink sink) {
-    Map<String, Tensor> rounded = new LinkedHashMap<>();
-    List<TensorShardTable.Entry> entries = new ArrayList<>();
-    for (Map.Entry<String, Tensor> e : dense.tensors().entrySet()) {
-      float[] values = TensorShardTable.roundTo(e.getValue().data(), outputDtype);
-      rounded.put(e.getKey(), new Tensor(e.getValue().shape(), values));
-      entries.add(new TensorShardTable.Entry(prefix + e.getKey(), e.getValue().shape(), outputDtype, values, null));
+  /** The block's linears, in pruning order, with their input groups and shapes (from config.json). */
+  private static Map<String, LinearStatistics.LinearShape> linearShapes(ModelSpec spec) {
+    Map<String, long[]> tensorShapes = spec.blockTensorShapes();
+    Map<String, LinearStatistics.LinearShape> shapes = new LinkedHashMap<>();
+    for (String linear : DecoderBlock.linearNames(spec)) {
+      long[] shape = tensorShapes.get(linear + ".weight");
+      shapes.put(linear, new LinearStatistics.LinearShape(linear, DecoderBlock.inputGroup(spec, linear), (int) shape[0], (int) shape[1]));
     }
-    sink.write(b, entries, List.of());
-    return dense.withTensors(rounded);
+    return shapes;
+  }
+
+  private static Path partsDir(BlockSink sink, int b) {
+    return new Path(new Path(sink.shardFile(b).getParent(), "_parts"), String.format("block-%05d", b));
+  }
+
+  /**
+   * Writes block {@code b}'s shard: the linears' part files in pruning order, then the block's other tensors (norms,
+   * biases) rounded to the output dtype, one tensor in memory at a time; then deletes the parts.
+   */
+  private void writeShard(int b, Path shardFile, Path partsDir, List<String> linears) {
+    ModelSpec spec = model.spec();
+    String prefix = spec.blockPrefix(b);
+    List<String> rest = new ArrayList<>();
+    for (String name : spec.blockTensorShapes().keySet()) {
+      if (!linears.contains(name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : name)) {
+        rest.add(name);
+      }
+    }
+    Iterator<String> parts = linears.iterator();
+    Iterator<String> others = rest.iterator();
+    TensorShardTable.writeStored(shardFile, new Iterator<>() {
+      @Override
+      public boolean hasNext() {
+        return parts.hasNext() || others.hasNext();
+      }
+
+      @Override
+      public TensorShardTable.Stored next() {
+        if (parts.hasNext()) {
+          String linear = parts.next();
+          return TensorShardTable.read(LinearSolveTask.partFile(partsDir.toString(), linear), hadoopConf).get(prefix + linear + ".weight");
+        }
+        String name = others.next();
+        long[] shape = spec.blockTensorShapes().get(name);
+        float[] values = TensorShardTable.roundTo(model.tensor(prefix + name, shape).data(), outputDtype);
+        return TensorShardTable.stored(runId, fingerprint, b, new TensorShardTable.Entry(prefix + name, shape, outputDtype, values, null));
+      }
+    }, hadoopConf);
+    try {
+      partsDir.getFileSystem(hadoopConf).delete(partsDir, true);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** A block outside 'pruning.layers': its tensors rounded to the output dtype, written as its shard one at a time. */
+  private LinearCensus keepDense(int b, BlockSink sink) {
+    ModelSpec spec = model.spec();
+    String prefix = spec.blockPrefix(b);
+    Map<String, LinearStatistics.LinearShape> linears = linearShapes(spec);
+    LinearCensus[] census = {LinearCensus.EMPTY};
+    Iterator<Map.Entry<String, long[]>> tensors = spec.blockTensorShapes().entrySet().iterator();
+    sink.writeMetrics(b, List.of());
+    TensorShardTable.writeStored(sink.shardFile(b), new Iterator<>() {
+      @Override
+      public boolean hasNext() {
+        return tensors.hasNext();
+      }
+
+      @Override
+      public TensorShardTable.Stored next() {
+        Map.Entry<String, long[]> e = tensors.next();
+        float[] values = TensorShardTable.roundTo(model.tensor(prefix + e.getKey(), e.getValue()).data(), outputDtype);
+        String linear = e.getKey().endsWith(".weight") ? e.getKey().substring(0, e.getKey().length() - ".weight".length()) : null;
+        if (linear != null && linears.containsKey(linear)) {
+          census[0] = census[0].plus(LinearCensus.of(values, (int) e.getValue()[0], (int) e.getValue()[1], maskStructure));
+        }
+        return TensorShardTable.stored(runId, fingerprint, b, new TensorShardTable.Entry(prefix + e.getKey(), e.getValue(), outputDtype, values, null));
+      }
+    }, hadoopConf);
+    return census[0];
   }
 
   /** The final SparseLLM weights of one FFN linear, as a prune result (no solver loss of its own). */
@@ -221,68 +321,51 @@ public final class LayerSequentialDriver {
     FfnKind kind = step.pruned().kind();
     float[] w = linear.equals(kind.inName()) ? step.pruned().in() : linear.equals(kind.outName()) ? step.pruned().out() : step.pruned().gate();
     java.util.BitSet mask = linear.equals(kind.inName()) ? step.inMask() : linear.equals(kind.outName()) ? step.outMask() : step.gateMask();
-    double loss = Double.NaN;
     String fallback = null;
     for (SparseLlmSolver.LinearStep ls : step.linears()) {
       if (ls.linear().equals(linear)) {
         fallback = ls.fallback();
       }
     }
-    return new PruneResult(w.clone(), mask, loss, mask.cardinality() / (double) w.length, fallback);
+    return new PruneResult(w.clone(), mask, Double.NaN, mask.cardinality() / (double) w.length, fallback);
   }
 
-  /** The block rebuilt from its shard file when an earlier run wrote it with the same settings, else null. */
-  private DecoderBlock resume(int b, DecoderBlock dense, String prefix, BlockSink sink) {
+  /**
+   * When an earlier run wrote block {@code b}'s shard with the same settings: the zero counts of its linears, read one
+   * tensor at a time; else null.
+   */
+  private LinearCensus resume(int b, BlockSink sink) {
     Path shard = sink.shardFile(b);
     try {
       FileSystem fs = shard.getFileSystem(hadoopConf);
       if (!fs.exists(shard)) {
         return null;
       }
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(e);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
-    Map<String, TensorShardTable.Stored> stored = TensorShardTable.read(shard, hadoopConf);
-    Map<String, Tensor> tensors = new LinkedHashMap<>();
-    for (String name : dense.tensors().keySet()) {
-      TensorShardTable.Stored s = stored.get(prefix + name);
-      if (s == null || !s.configFingerprint().equals(fingerprint)) {
-        throw new SparkslimException("Cannot resume from " + shard + ": it was written by a run with different settings"
-            + (s == null ? " (tensor " + prefix + name + " missing)" : " (fingerprint " + s.configFingerprint() + ", this run " + fingerprint + ")")
-            + "; use a new 'output.path' or delete the old output");
+    ModelSpec spec = model.spec();
+    String prefix = spec.blockPrefix(b);
+    Map<String, LinearStatistics.LinearShape> linears = linearShapes(spec);
+    Map<String, long[]> expected = new LinkedHashMap<>();
+    spec.blockTensorShapes().forEach((name, shape) -> expected.put(prefix + name, shape));
+    LinearCensus[] census = {LinearCensus.EMPTY};
+    TensorShardTable.forEach(shard, hadoopConf, s -> {
+      if (!s.configFingerprint().equals(fingerprint)) {
+        throw new SparkslimException("Cannot resume from " + shard + ": it was written by a run with different settings (fingerprint "
+            + s.configFingerprint() + ", this run " + fingerprint + "); use a new 'output.path' or delete the old output");
       }
-      tensors.put(name, s.tensor32());
+      expected.remove(s.tensor());
+      String name = s.tensor().substring(prefix.length());
+      if (name.endsWith(".weight") && linears.containsKey(name.substring(0, name.length() - ".weight".length()))) {
+        census[0] = census[0].plus(LinearCensus.of(s.values(), (int) s.shape()[0], (int) s.shape()[1], maskStructure));
+      }
+    });
+    if (!expected.isEmpty()) {
+      throw new SparkslimException("Cannot resume from " + shard + ": it was written by a run with different settings (tensor "
+          + expected.keySet().iterator().next() + " missing); use a new 'output.path' or delete the old output");
     }
     log.accept("block " + b + ": resumed from " + shard);
-    return dense.withTensors(tensors);
-  }
-
-  /** Per-block Hessian sums, one accumulator per linear input group; the treeAggregate zero value, seqOp and combOp. */
-  static final class BlockStatistics implements Serializable {
-    private static final long serialVersionUID = 1L;
-    private final Map<String, HessianAccumulator> accumulators = new LinkedHashMap<>();
-    private final Map<String, Integer> widths = new LinkedHashMap<>();
-
-    BlockStatistics(DecoderBlock block) {
-      for (String linear : block.linearNames()) {
-        widths.put(block.inputGroup(linear), block.tensors().get(linear + ".weight").cols());
-      }
-    }
-
-    BlockStatistics add(DecoderBlock block, Sample s) {
-      TaskThreads.configureOnce();
-      block.forward(s.hidden(), s.seqLen(), (group, x, rows) ->
-          accumulators.computeIfAbsent(group, g -> new HessianAccumulator(widths.get(g))).add(x, rows));
-      return this;
-    }
-
-    BlockStatistics merge(BlockStatistics other) {
-      other.accumulators.forEach((g, h) -> accumulators.merge(g, h, HessianAccumulator::merge));
-      return this;
-    }
-
-    Map<String, HessianAccumulator> accumulators() {
-      return accumulators;
-    }
+    return census[0];
   }
 }

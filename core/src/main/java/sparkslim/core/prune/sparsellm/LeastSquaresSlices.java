@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.NoSuchElementException;
 import org.bytedeco.openblas.global.openblas;
 import sparkslim.core.linalg.ExactSums;
+import sparkslim.core.linalg.GramSlices;
 
 /**
  * The sums of a {@link LeastSquaresAccumulator} over several samples, computed one slice at a time: first the vectors
@@ -23,9 +24,9 @@ import sparkslim.core.linalg.ExactSums;
  */
 public final class LeastSquaresSlices implements Iterator<LeastSquaresSlices.Slice> {
   /** Rows of Σ AᵀA or Σ BᵀA per slice (and per BLAS call). */
-  public static final int ROW_BLOCK = 512;
+  public static final int ROW_BLOCK = GramSlices.ROW_BLOCK;
   /** Tokens converted to fp64 per BLAS call; bounds the input scratch to this many rows. */
-  public static final int MAX_TOKENS_PER_UPDATE = 2048;
+  public static final int MAX_TOKENS_PER_UPDATE = GramSlices.MAX_TOKENS_PER_UPDATE;
 
   /** Component indices, the order of {@link LeastSquaresAccumulator#components()}. */
   public static final int GRAM = 0;
@@ -50,6 +51,9 @@ public final class LeastSquaresSlices implements Iterator<LeastSquaresSlices.Sli
   private final int[][] widths; // per sample, per target
   private final double[] left; // (chunkRows, ROW_BLOCK)
   private final double[] right; // (chunkRows, ≤ in)
+  private final GramSlices gram; // Σ AᵀA blocks
+  private final List<float[]> inputs; // each sample's A
+  private final int[] tokens; // each sample's rows
   private final java.util.ArrayDeque<Slice> pending = new java.util.ArrayDeque<>();
   private int stage; // 0: vectors and counts, 1: Σ AᵀA blocks, 2: Σ BᵀA blocks, 3: done
   private int row;
@@ -69,6 +73,9 @@ public final class LeastSquaresSlices implements Iterator<LeastSquaresSlices.Sli
     }
     this.left = new double[maxRows * Math.min(ROW_BLOCK, Math.max(inFeatures, outFeatures))];
     this.right = new double[maxRows * inFeatures];
+    this.gram = new GramSlices(inFeatures, maxRows);
+    this.inputs = samples.stream().map(Sample::a).toList();
+    this.tokens = samples.stream().mapToInt(Sample::rows).toArray();
   }
 
   private int[] checkedWidths(Sample s) {
@@ -96,7 +103,7 @@ public final class LeastSquaresSlices implements Iterator<LeastSquaresSlices.Sli
 
   /** Index in the packed upper triangle of an (n, n) matrix of entry (i, i), the first of row i. */
   static int packedRowStart(int n, int i) {
-    return (int) ((long) i * n - (long) i * (i - 1) / 2);
+    return GramSlices.packedRowStart(n, i);
   }
 
   @Override
@@ -173,33 +180,9 @@ public final class LeastSquaresSlices implements Iterator<LeastSquaresSlices.Sli
         new Slice(COUNTS, 0, counts));
   }
 
-  /** Rows [r0, r0 + r) of the upper triangle of Σ AᵀA: C (r, in − r0) = A[:, r0:r0+r]ᵀ · A[:, r0:in] per sample. */
+  /** Rows [r0, r0 + r) of the upper triangle of Σ AᵀA ({@link GramSlices#rows}). */
   private Slice gramBlock(int r0) {
-    int r = Math.min(ROW_BLOCK, inFeatures - r0);
-    int width = inFeatures - r0;
-    int start = packedRowStart(inFeatures, r0);
-    ExactSums sums = new ExactSums(packedRowStart(inFeatures, r0 + r) - start);
-    double[] block = new double[r * width]; // (r, width)
-    for (Sample s : samples) {
-      Arrays.fill(block, 0.0);
-      for (int t0 = 0; t0 < s.rows(); t0 += MAX_TOKENS_PER_UPDATE) {
-        int n = Math.min(MAX_TOKENS_PER_UPDATE, s.rows() - t0);
-        for (int t = 0; t < n; t++) {
-          int src = (t0 + t) * inFeatures + r0;
-          for (int i = 0; i < r; i++) {
-            left[t * r + i] = s.a()[src + i];
-          }
-          for (int j = 0; j < width; j++) {
-            right[t * width + j] = s.a()[src + j];
-          }
-        }
-        openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, width, n, 1.0, left, r, right, width, 1.0, block, width);
-      }
-      for (int i = 0; i < r; i++) { // row r0 + i of the upper triangle: columns r0 + i … in − 1
-        sums.add(block, i * width + i, width - i, packedRowStart(inFeatures, r0 + i) - start);
-      }
-    }
-    return new Slice(GRAM, start, sums);
+    return new Slice(GRAM, packedRowStart(inFeatures, r0), gram.rows(r0, inputs, tokens));
   }
 
   /** Rows [o0, o0 + r) of Σ BᵀA: C (r, in) = B[:, o0:o0+r]ᵀ · A per sample. */

@@ -1,0 +1,85 @@
+package sparkslim.core.calib;
+
+import sparkslim.core.linalg.GramSlices;
+
+/**
+ * The statistics of one linear layer's input, decoded where the linear is solved: Σ XᵀX over all calibration tokens
+ * as a packed upper triangle ({@link GramSlices} layout), the number of calibration sequences and of tokens.
+ * Built from the exact sums of a {@link HessianAccumulator} or from the merged slices of the statistics pipeline; both
+ * decode the same exact totals, so a linear's statistics are bitwise the same whichever way they were summed.
+ */
+public final class InputStatistics {
+  /** SparseGPT's factor in H = (2 / numSamples)·Σ XᵀX: the Hessian of the squared error ‖W·Xᵀ‖². */
+  private static final double HESSIAN_SCALE = 2.0;
+
+  private final int inFeatures;
+  private final double[] packed; // (inFeatures·(inFeatures + 1)/2): upper triangle of Σ XᵀX, row by row
+  private final long numSamples;
+  private final long numTokens;
+
+  /**
+   * @param packed Σ XᵀX, packed upper triangle (row i holds columns i … inFeatures − 1); not copied
+   */
+  public InputStatistics(int inFeatures, double[] packed, long numSamples, long numTokens) {
+    if (packed.length != GramSlices.packedSize(inFeatures)) {
+      throw new IllegalArgumentException("Input statistics of width " + inFeatures + " need " + GramSlices.packedSize(inFeatures)
+          + " packed entries, got " + packed.length);
+    }
+    this.inFeatures = inFeatures;
+    this.packed = packed;
+    this.numSamples = numSamples;
+    this.numTokens = numTokens;
+  }
+
+  public int inFeatures() {
+    return inFeatures;
+  }
+
+  /** Number of calibration sequences (not tokens): SparseGPT normalises by it, as upstream SparseGPT and llm-compressor do. */
+  public long numSamples() {
+    return numSamples;
+  }
+
+  public long numTokens() {
+    return numTokens;
+  }
+
+  /** (Σ XᵀX)[c, c] = ‖X_c‖², Wanda's column norm squared. */
+  public double diagonal(int c) {
+    return packed[GramSlices.packedRowStart(inFeatures, c)];
+  }
+
+  /**
+   * The SparseGPT Hessian H = (2 / numSamples)·Σ XᵀX, full and symmetric, as a new (inFeatures, inFeatures) row-major array.
+   *
+   * @throws IllegalStateException if no sequence was added
+   */
+  public double[] hessian() {
+    if (numSamples == 0) {
+      throw new IllegalStateException("Cannot finish Hessian: no calibration samples were added");
+    }
+    return symmetric(HESSIAN_SCALE / numSamples);
+  }
+
+  /** Σ XᵀX, full and symmetric, as a new (inFeatures, inFeatures) row-major array. */
+  public double[] gram() {
+    return symmetric(1.0);
+  }
+
+  private double[] symmetric(double scale) {
+    int n = inFeatures;
+    if ((long) n * n > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("A full " + n + "x" + n + " matrix exceeds the largest Java array");
+    }
+    double[] full = new double[n * n]; // (n, n)
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      for (int j = i; j < n; j++) {
+        double value = scale * packed[k++];
+        full[i * n + j] = value;
+        full[j * n + i] = value;
+      }
+    }
+    return full;
+  }
+}
