@@ -36,6 +36,7 @@ import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelExporter;
+import sparkslim.core.plan.DepthPrunePlan;
 import sparkslim.jobs.driver.BlockImportanceScorer;
 import sparkslim.jobs.driver.CalibrationSource;
 import sparkslim.jobs.driver.EvalSource;
@@ -59,23 +60,24 @@ public final class DepthPruneJob {
   public static void run(List<String> args) {
     long t0 = System.nanoTime();
     Config config = ConfigLoader.fromArgs(JOB, args);
-    DepthCriterion criterion = DepthCriterion.parse(config.required(ConfigKey.DEPTH_CRITERION), ConfigKey.DEPTH_CRITERION.key());
-    DepthMode mode = DepthMode.parse(config.string(ConfigKey.DEPTH_MODE), ConfigKey.DEPTH_MODE.key());
-    int numBlocks = config.integer(ConfigKey.DEPTH_NUM_BLOCKS);
-    String modelPath = config.required(ConfigKey.MODEL_PATH);
-    String outputPath = config.required(ConfigKey.OUTPUT_PATH);
+    // Every setting is parsed and checked here, then against the model's config.json before any weight is read:
+    // a user error never reaches Spark.
+    DepthPrunePlan plan = DepthPrunePlan.of(config);
+    DepthCriterion criterion = plan.depth().criterion();
+    DepthMode mode = plan.depth().mode();
+    int numBlocks = plan.depth().numBlocks();
+    String modelPath = plan.model().path();
+    String outputPath = plan.output().path();
     Configuration hadoopConf = new Configuration();
-    ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf);
+    ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf, plan::check);
     String configSource = model.root() + "/" + ModelDirectory.CONFIG_FILE;
     int numLayers = model.spec().numLayers();
-    SortedSet<Integer> protectedBlocks = DepthPlanner.parseProtected(config.list(ConfigKey.DEPTH_PROTECT), numLayers, configSource);
-    DepthPlanner.checkNumBlocks(numBlocks, numLayers, protectedBlocks, configSource);
-    String dtypeName = config.string(ConfigKey.OUTPUT_DTYPE).trim();
-    DType dtype = dtypeName.equals("auto") ? ModelExporter.storedDtype(model) : DType.parseFloating(dtypeName, ConfigKey.OUTPUT_DTYPE.key());
-    List<int[]> windows = criterion.needsCalibration() ? CalibrationSource.windows(config, model, hadoopConf) : List.of();
-    EvalTexts evalTexts = EvalSource.texts(config, model, hadoopConf);
+    SortedSet<Integer> protectedBlocks = plan.depth().protectedBlocks(numLayers, configSource);
+    DType dtype = plan.output().dtype(model.spec());
+    List<int[]> windows = criterion.needsCalibration() ? CalibrationSource.windows(plan.calibration(), model, hadoopConf) : List.of();
+    EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
     String windowsSha = windowsSha256(windows);
-    String fingerprint = fingerprint(model, criterion, mode, numBlocks, protectedBlocks, windowsSha);
+    String fingerprint = plan.fingerprint(model.root().toString(), protectedBlocks, windowsSha);
     String runId = "depth-" + UUID.randomUUID().toString().substring(0, 8);
     log("run %s: remove %d of %d blocks of %s by %s (%s), protected %s, %s", runId, numBlocks, numLayers, modelPath, criterion.configName(),
         mode.configName(), protectedBlocks, windows.isEmpty() ? "no calibration" : windows.size() + " calibration windows of " + windows.get(0).length);
@@ -294,14 +296,6 @@ public final class DepthPruneJob {
       }
     }
     return TensorShardTable.sha256(buf.array());
-  }
-
-  /** SHA-256 over everything a round's result depends on; resume refuses score files with another fingerprint. */
-  static String fingerprint(ModelDirectory model, DepthCriterion criterion, DepthMode mode, int numBlocks, Set<Integer> protectedBlocks,
-                            String windowsSha) {
-    String s = String.join("\n", model.root().toString(), "criterion=" + criterion.configName(), "mode=" + mode.configName(),
-        "num-blocks=" + numBlocks, "protect=" + new TreeSet<>(protectedBlocks), "calibration=" + windowsSha);
-    return TensorShardTable.sha256(s.getBytes(StandardCharsets.UTF_8));
   }
 
   static void log(String format, Object... args) {

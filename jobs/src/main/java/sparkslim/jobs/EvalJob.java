@@ -18,6 +18,7 @@ import sparkslim.core.io.OutputDirectory;
 import sparkslim.core.io.WindowNllTable;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.ModelDirectory;
+import sparkslim.core.plan.EvalPlan;
 import sparkslim.core.tokenize.TextTokenizer;
 import sparkslim.jobs.spark.PerplexityEvaluator;
 import sparkslim.jobs.spark.SparkSessions;
@@ -30,28 +31,12 @@ import sparkslim.jobs.spark.SparkSessions;
 public final class EvalJob {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-  /** Validated settings of this job. */
+  /** Validated settings of this job: a flat view of its {@link EvalPlan}. */
   record Settings(String modelPath, List<String> texts, int seqlen, int maxWindows, int partitions, String outputPath,
                   String master, String appName) {
-    static Settings from(Config c) {
-      List<String> texts = c.list(ConfigKey.EVAL_TEXTS);
-      if (texts.isEmpty()) {
-        throw new SparkslimException("Missing required key 'eval.texts' (" + ConfigKey.EVAL_TEXTS.description() + "): pass --eval.texts=FILE[,FILE...]");
-      }
-      int seqlen = c.integer(ConfigKey.EVAL_SEQLEN);
-      if (seqlen < 2) {
-        throw new SparkslimException("'eval.seqlen' is set to " + seqlen + " but must be at least 2");
-      }
-      int maxWindows = c.integer(ConfigKey.EVAL_MAX_WINDOWS);
-      if (maxWindows < 0) {
-        throw new SparkslimException("'eval.max-windows' is set to " + maxWindows + " but must be >= 0 (0 = all windows)");
-      }
-      int partitions = c.integer(ConfigKey.EVAL_PARTITIONS);
-      if (partitions < 0) {
-        throw new SparkslimException("'eval.partitions' is set to " + partitions + " but must be >= 0 (0 = automatic)");
-      }
-      return new Settings(c.required(ConfigKey.MODEL_PATH), texts, seqlen, maxWindows, partitions, c.required(ConfigKey.OUTPUT_PATH),
-          c.string(ConfigKey.SPARK_MASTER).trim(), c.string(ConfigKey.SPARK_APP_NAME));
+    static Settings from(EvalPlan p) {
+      return new Settings(p.model().path(), p.eval().texts(), p.eval().seqlen(), p.eval().maxWindows(), p.eval().partitions(),
+          p.output().path(), p.spark().master(), p.spark().appName());
     }
   }
 
@@ -60,17 +45,14 @@ public final class EvalJob {
   public static void run(List<String> args) {
     long t0 = System.nanoTime();
     Config config = ConfigLoader.fromArgs(args);
-    Settings s = Settings.from(config);
+    EvalPlan plan = EvalPlan.of(config);
+    Settings s = Settings.from(plan);
     String runId = "eval-" + UUID.randomUUID().toString().substring(0, 8);
     Configuration hadoopConf = new Configuration();
     log("run %s: model.path=%s eval.texts=%s output.path=%s", runId, s.modelPath(), s.texts(), s.outputPath());
 
     // Validate everything on the driver before Spark starts: model directory, tokenizer, texts.
-    ModelDirectory model = ModelDirectory.open(s.modelPath(), hadoopConf);
-    if (s.seqlen() > model.spec().maxPositionEmbeddings()) {
-      throw new SparkslimException("'eval.seqlen' is " + s.seqlen() + " but the model's max_position_embeddings is "
-          + model.spec().maxPositionEmbeddings() + " (" + model.root() + "/config.json)");
-    }
+    ModelDirectory model = ModelDirectory.open(s.modelPath(), hadoopConf, plan::check);
     EvalTexts texts;
     try (TextTokenizer tokenizer = TextTokenizer.load(model.fileSystem(), model.tokenizerPath())) {
       texts = EvalTexts.prepare(tokenizer, s.texts(), s.seqlen(), s.maxWindows(), hadoopConf, ConfigKey.EVAL_TEXTS.key());

@@ -27,6 +27,8 @@ import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelExporter;
+import sparkslim.core.plan.PrunePlan;
+import sparkslim.core.plan.PruningSettings;
 import sparkslim.core.prune.LinearCensus;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
@@ -54,50 +56,34 @@ public final class PruneJob {
   public static void run(List<String> args) {
     long t0 = System.nanoTime();
     Config config = ConfigLoader.fromArgs(args);
-    PruningMethod method = PruningMethod.parse(config.required(ConfigKey.PRUNING_METHOD), ConfigKey.PRUNING_METHOD.key());
-    double sparsity = config.decimal(ConfigKey.PRUNING_SPARSITY);
-    if (!(sparsity >= 0 && sparsity < 1)) {
-      throw new SparkslimException("'pruning.sparsity' is set to " + config.string(ConfigKey.PRUNING_SPARSITY) + " but must be in [0, 1)");
-    }
-    MaskStructure mask = MaskStructure.parse(config.string(ConfigKey.PRUNING_MASK_STRUCTURE), ConfigKey.PRUNING_MASK_STRUCTURE.key());
-    double damp = config.decimal(ConfigKey.PRUNING_DAMPENING_FRACTION);
-    if (!(damp >= 0)) {
-      throw new SparkslimException("'pruning.dampening-fraction' is set to " + damp + " but must be >= 0");
-    }
-    int blockSize = config.integer(ConfigKey.PRUNING_BLOCK_SIZE);
-    if (blockSize <= 0) {
-      throw new SparkslimException("'pruning.block-size' is set to " + blockSize + " but must be > 0");
-    }
-    String layers = config.string(ConfigKey.PRUNING_LAYERS).trim();
-    if (!layers.equals("all") && !layers.equals("first-half")) {
-      throw new SparkslimException("'pruning.layers' is set to '" + layers + "' but must be 'all' or 'first-half'");
-    }
-    String modelPath = config.required(ConfigKey.MODEL_PATH);
-    String outputPath = config.required(ConfigKey.OUTPUT_PATH);
+    // Every setting is parsed and checked here, then against the model's config.json before any weight is read:
+    // a user error never reaches Spark.
+    PrunePlan plan = PrunePlan.of(config);
+    PruningSettings settings = plan.pruning();
+    PruningMethod method = settings.method();
+    double sparsity = settings.sparsity();
+    MaskStructure mask = settings.mask();
+    double damp = settings.dampeningFraction();
+    int blockSize = settings.blockSize();
+    String layers = settings.layers().configName();
+    String modelPath = plan.model().path();
+    String outputPath = plan.output().path();
     Configuration hadoopConf = new Configuration();
-    ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf, (spec, source) -> {
-      if (method == PruningMethod.SPARSELLM) {
-        FfnKind.of(spec, source); // before any weight is read: a clear error for an FFN SparseLLM does not handle
-      }
-    });
-    String dtypeName = config.string(ConfigKey.OUTPUT_DTYPE).trim();
-    DType dtype = dtypeName.equals("auto") ? ModelExporter.storedDtype(model) : DType.parseFloating(dtypeName, ConfigKey.OUTPUT_DTYPE.key());
+    ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf, plan::check);
+    DType dtype = plan.output().dtype(model.spec());
     LayerSequentialDriver.SparseLlm sparseLlm = null;
     if (method == PruningMethod.SPARSELLM) {
       FfnKind kind = FfnKind.of(model.spec(), model.root() + "/config.json");
-      SparseLlmOptions options = SparseLlmOptions.resolve(kind, config.string(ConfigKey.PRUNING_SPARSELLM_ALPHA),
-          config.string(ConfigKey.PRUNING_SPARSELLM_BETA), config.string(ConfigKey.PRUNING_SPARSELLM_GAMMA),
-          config.string(ConfigKey.PRUNING_SPARSELLM_ITERATIONS), config.integer(ConfigKey.PRUNING_SPARSELLM_S_GRADIENT_STEPS),
-          config.decimal(ConfigKey.PRUNING_SPARSELLM_S_LEARNING_RATE));
+      SparseLlmOptions options = settings.sparseLlm().resolve(kind);
       sparseLlm = new LayerSequentialDriver.SparseLlm(kind, options, new SparseLlmSolver(options,
-          new LinearPruner(method, sparsity, mask, blockSize, damp, config.bool(ConfigKey.PRUNING_ZERO_DEAD_COLUMNS)).sparseGpt()));
+          new LinearPruner(method, sparsity, mask, blockSize, damp, settings.zeroDeadColumns()).sparseGpt()));
       log("sparsellm: %s FFN, alpha %s, beta %s, gamma %s, %d iterations", kind, options.alpha(), options.beta(), options.gamma(),
           options.iterations());
     }
-    int prunedBlocks = layers.equals("all") ? model.spec().numLayers() : model.spec().numLayers() / 2;
-    List<int[]> windows = CalibrationSource.windows(config, model, hadoopConf);
-    EvalTexts evalTexts = EvalSource.texts(config, model, hadoopConf);
-    String fingerprint = fingerprint(config, model);
+    int prunedBlocks = plan.prunedBlocks(model.spec().numLayers());
+    List<int[]> windows = CalibrationSource.windows(plan.calibration(), model, hadoopConf);
+    EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
+    String fingerprint = plan.fingerprint(model.root().toString());
     String runId = "prune-" + UUID.randomUUID().toString().substring(0, 8);
     log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
         sparsity, mask, modelPath, windows.size(), windows.get(0).length, dtype);
@@ -110,7 +96,7 @@ public final class PruneJob {
       JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
       int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
           : 2 * jsc.defaultParallelism();
-      LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp, config.bool(ConfigKey.PRUNING_ZERO_DEAD_COLUMNS));
+      LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp, settings.zeroDeadColumns());
       LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, model, modelPath, pruner, mask, dtype, runId, fingerprint,
           sparseLlm, prunedBlocks, PruneJob::log);
       List<FfnAlternation.Iteration> alternations = new ArrayList<>();
@@ -202,17 +188,12 @@ public final class PruneJob {
     }
   }
 
-  /** SHA-256 over every setting that changes the pruned tensors; resume refuses shards with another fingerprint. */
+  /**
+   * SHA-256 over every setting that changes the pruned tensors, from the parsed values ({@link PrunePlan#fingerprint}), so
+   * {@code 0.5} and {@code 0.50} agree; resume refuses shards with another fingerprint.
+   */
   static String fingerprint(Config c, ModelDirectory model) {
-    StringBuilder sb = new StringBuilder(model.root().toString());
-    for (ConfigKey k : new ConfigKey[] {ConfigKey.PRUNING_METHOD, ConfigKey.PRUNING_SPARSITY, ConfigKey.PRUNING_MASK_STRUCTURE,
-        ConfigKey.PRUNING_DAMPENING_FRACTION, ConfigKey.PRUNING_BLOCK_SIZE, ConfigKey.PRUNING_ZERO_DEAD_COLUMNS, ConfigKey.PRUNING_LAYERS, ConfigKey.PRUNING_SPARSELLM_ALPHA,
-        ConfigKey.PRUNING_SPARSELLM_BETA, ConfigKey.PRUNING_SPARSELLM_GAMMA, ConfigKey.PRUNING_SPARSELLM_ITERATIONS,
-        ConfigKey.PRUNING_SPARSELLM_S_GRADIENT_STEPS, ConfigKey.PRUNING_SPARSELLM_S_LEARNING_RATE, ConfigKey.CALIBRATION_TEXT, ConfigKey.CALIBRATION_WINDOWS,
-        ConfigKey.CALIBRATION_NUM_SAMPLES, ConfigKey.CALIBRATION_SEQLEN, ConfigKey.CALIBRATION_SEED, ConfigKey.OUTPUT_DTYPE}) {
-      sb.append('\n').append(k.key()).append('=').append(c.string(k).trim());
-    }
-    return TensorShardTable.sha256(sb.toString().getBytes(StandardCharsets.UTF_8));
+    return PrunePlan.of(c).fingerprint(model.root().toString());
   }
 
   static void sparseLlmReport(ObjectNode node, LayerSequentialDriver.SparseLlm sparseLlm, List<FfnAlternation.Iteration> alternations) {

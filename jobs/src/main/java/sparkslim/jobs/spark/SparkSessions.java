@@ -1,5 +1,6 @@
 package sparkslim.jobs.spark;
 
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.spark.SparkConf;
 import org.apache.spark.sql.SparkSession;
 
@@ -14,9 +15,18 @@ public final class SparkSessions {
   public static final String EXECUTOR_JAVA_OPTIONS = "-Xss8m";
   public static final String OPENBLAS_CORETYPE = "Haswell";
 
+  /** How many times {@link #start} was called in this JVM (tests check that a user error starts no Spark). */
+  private static final AtomicInteger STARTED = new AtomicInteger();
+
   private SparkSessions() {}
 
+  /** The number of {@link #start} calls so far in this JVM. */
+  public static int started() {
+    return STARTED.get();
+  }
+
   public static SparkSession start(String configuredMaster, String appName) {
+    STARTED.incrementAndGet();
     SparkConf conf = new SparkConf(); // picks up spark.* system properties set by spark-submit
     String master = !configuredMaster.isBlank() ? configuredMaster : conf.get("spark.master", DEFAULT_MASTER);
     conf.setMaster(master).setAppName(conf.get("spark.app.name", appName));
