@@ -105,7 +105,7 @@ public final class EvalJob {
       if (streamed) {
         ExecutorModels.clear(); // local mode: tasks run in this JVM; read the files afresh
         try {
-          results = PerplexityEvaluator.evaluateStreamed(jsc, model.root().toString(), model.spec().numLayers(), texts, partitions, EvalJob::log);
+          results = PerplexityEvaluator.evaluateStreamed(jsc, model.root().toString(), model.spec().numLayers(), texts, partitions, m -> log("%s", m));
         } finally {
           ExecutorModels.clear();
         }
