@@ -13,6 +13,7 @@ import sparkslim.core.SparkslimException;
 import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
 import sparkslim.core.config.ConfigLoader;
+import sparkslim.core.eval.EvalMode;
 import sparkslim.core.eval.EvalTexts;
 import sparkslim.core.io.OutputDirectory;
 import sparkslim.core.io.WindowNllTable;
@@ -20,22 +21,26 @@ import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.plan.EvalPlan;
 import sparkslim.core.tokenize.TextTokenizer;
+import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.PerplexityEvaluator;
 import sparkslim.jobs.spark.SparkSessions;
 
 /**
  * {@code sparkslim eval}: perplexity of a HuggingFace model on text files. The driver validates and tokenizes, the
- * windows are partitioned over Spark tasks (one forward pass per window against a broadcast model), and the driver
- * combines the window NLLs in window order, so the PPL is identical for any number of executors or partitions.
+ * windows are partitioned over Spark tasks (in-memory: one forward pass per window against a broadcast model; streamed:
+ * the windows' hidden states go through one block per stage, each executor reading the block from the model files),
+ * and the driver combines the window NLLs in window order, so the PPL is identical for any number of executors or
+ * partitions, and in either mode.
  */
 public final class EvalJob {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-  /** Validated settings of this job: a flat view of its {@link EvalPlan}. */
-  record Settings(String modelPath, List<String> texts, int seqlen, int maxWindows, int partitions, String outputPath,
+  /** Validated settings of this job: a flat view of its {@link EvalPlan}, and the eval mode. */
+  record Settings(String modelPath, List<String> texts, int seqlen, int maxWindows, int partitions, EvalMode mode, String outputPath,
                   String master, String appName) {
-    static Settings from(EvalPlan p) {
-      return new Settings(p.model().path(), p.eval().texts(), p.eval().seqlen(), p.eval().maxWindows(), p.eval().partitions(),
+    static Settings from(EvalPlan p, Config c) {
+      EvalMode mode = EvalMode.parse(c.string(ConfigKey.EVAL_MODE), ConfigKey.EVAL_MODE.key());
+      return new Settings(p.model().path(), p.eval().texts(), p.eval().seqlen(), p.eval().maxWindows(), p.eval().partitions(), mode,
           p.output().path(), p.spark().master(), p.spark().appName());
     }
   }
@@ -46,7 +51,7 @@ public final class EvalJob {
     long t0 = System.nanoTime();
     Config config = ConfigLoader.fromArgs(args);
     EvalPlan plan = EvalPlan.of(config);
-    Settings s = Settings.from(plan);
+    Settings s = Settings.from(plan, config);
     String runId = "eval-" + UUID.randomUUID().toString().substring(0, 8);
     Configuration hadoopConf = new Configuration();
     log("run %s: model.path=%s eval.texts=%s output.path=%s", runId, s.modelPath(), s.texts(), s.outputPath());
@@ -61,24 +66,41 @@ public final class EvalJob {
       log("text %s: %d tokens, %d windows of %d", texts.names().get(t), texts.tokenCounts().get(t), texts.windowCount(t), s.seqlen());
     }
     long tTokenized = System.nanoTime();
-    CausalLm lm = model.loadModel();
+    String master = SparkSessions.resolveMaster(s.master());
+    long modelBytes = model.spec().parameterCount() * Float.BYTES;
+    EvalMode.Decision decision = s.mode().decide(modelBytes, SparkSessions.executorMemoryBytes(master));
+    log("%s", decision.logLine());
+    boolean streamed = decision.mode() == EvalMode.STREAMED;
+    // streamed: the driver reads no weights, the executors read them from the files (ExecutorModels)
+    CausalLm lm = streamed ? null : model.loadModel();
     long tLoaded = System.nanoTime();
     OutputDirectory out = OutputDirectory.prepare(s.outputPath(), runId, hadoopConf);
 
-    SparkSession spark = SparkSessions.start(s.master(), s.appName());
+    SparkSession spark = SparkSessions.start(master, s.appName());
     try {
       JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
       long tSpark = System.nanoTime();
       int partitions = s.partitions() > 0 ? s.partitions() : Math.max(1, 2 * jsc.defaultParallelism());
       partitions = Math.min(partitions, texts.windows().size());
       jsc.setJobGroup(runId, "sparkslim eval: " + texts.windows().size() + " windows", false);
-      List<PerplexityEvaluator.WindowResult> results = PerplexityEvaluator.evaluate(jsc, lm, texts, partitions);
+      List<PerplexityEvaluator.WindowResult> results;
+      if (streamed) {
+        ExecutorModels.clear(); // local mode: tasks run in this JVM; read the files afresh
+        try {
+          results = PerplexityEvaluator.evaluateStreamed(jsc, model.root().toString(), model.spec().numLayers(), texts, partitions, m -> log("%s", m));
+        } finally {
+          ExecutorModels.clear();
+        }
+      } else {
+        results = PerplexityEvaluator.evaluate(jsc, lm, texts, partitions);
+      }
       long tEvaluated = System.nanoTime();
 
       ObjectNode report = JSON.createObjectNode();
       report.put("job", "eval");
       report.put("run_id", runId);
       report.put("model", s.modelPath());
+      report.put("mode", decision.mode().configName());
       PerplexityEvaluator.report(report.putObject("eval"), texts, results);
       for (int t = 0; t < texts.names().size(); t++) {
         log("%s: ppl=%.6f over %d windows", texts.names().get(t), PerplexityEvaluator.perplexity(results, t), texts.windowCount(t));

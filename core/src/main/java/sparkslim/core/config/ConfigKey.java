@@ -15,6 +15,7 @@ public enum ConfigKey {
   EVAL_SEQLEN("eval.seqlen", Type.INT, "Tokens per evaluation window"),
   EVAL_MAX_WINDOWS("eval.max-windows", Type.INT, "Evaluate at most this many windows per text (0 = all)"),
   EVAL_PARTITIONS("eval.partitions", Type.INT, "Spark partitions of the evaluation windows (0 = 2 x default parallelism)"),
+  EVAL_MODE("eval.mode", Type.STRING, "eval: auto | in-memory (broadcast the fp32 model) | streamed (one block per stage, read by the executors from the files)"),
   CALIBRATION_TEXT("calibration.text", Type.STRING, "Calibration text file (windows drawn with the SparseGPT sampler)"),
   CALIBRATION_WINDOWS("calibration.windows", Type.STRING, "Calibration token windows: safetensors 'calibration_windows' [n, seqlen] or Parquet 'tokens'"),
   CALIBRATION_NUM_SAMPLES("calibration.num-samples", Type.INT, "Number of calibration windows"),

@@ -29,6 +29,15 @@ public final class CausalLm implements Serializable {
     this.projectOut = projected ? new Linear(globals.get("model.decoder.project_out.weight"), null) : null;
   }
 
+  /**
+   * The model without its blocks: embeddings, final norm, head (and OPT's project_in/out). {@link #embed} and
+   * {@link #nllFromLastHidden} work on it exactly as on the full model, so a layer-sequential ("streamed") pass can
+   * run the blocks elsewhere, one at a time, and give bitwise the same window NLLs; {@link #numBlocks} is 0.
+   */
+  public static CausalLm globalsOnly(ModelSpec spec, Map<String, Tensor> globals) {
+    return new CausalLm(spec, globals, List.of());
+  }
+
   public ModelSpec spec() {
     return spec;
   }
@@ -118,7 +127,23 @@ public final class CausalLm implements Serializable {
   }
 
   public double windowNll(int[] tokens, Set<Integer> skip) {
-    return meanNextTokenNll(logits(tokens, skip), tokens, spec.vocabSize());
+    int seqLen = tokens.length;
+    float[] h = embed(tokens);
+    for (int i = 0; i < blocks.size(); i++) {
+      if (!skip.contains(i)) {
+        h = block(i, h, seqLen);
+      }
+    }
+    return nllFromLastHidden(h, tokens);
+  }
+
+  /**
+   * Window NLL from the output of the last block (seqLen, hiddenSize): final norm (+ OPT project_out), head, then
+   * {@link #meanNextTokenNll}. {@link #windowNll} ends with exactly this call; it needs only the globals.
+   */
+  public double nllFromLastHidden(float[] lastBlockOutput, int[] tokens) {
+    int seqLen = tokens.length;
+    return meanNextTokenNll(logits(finalHidden(lastBlockOutput, seqLen), seqLen), tokens, spec.vocabSize());
   }
 
   /** Mean over positions 0..n−2 of −log softmax(logits[p])[tokens[p+1]], with log-sum-exp in fp64. */

@@ -205,6 +205,27 @@ public record ModelSpec(
     return m;
   }
 
+  /** Number of parameters: the global tensors (a tied head counted once) plus every block's tensors. */
+  public long parameterCount() {
+    long n = 0;
+    for (long[] shape : globalTensorShapes().values()) {
+      n += numel(shape);
+    }
+    long perBlock = 0;
+    for (long[] shape : blockTensorShapes().values()) {
+      perBlock += numel(shape);
+    }
+    return n + perBlock * numLayers;
+  }
+
+  private static long numel(long[] shape) {
+    long n = 1;
+    for (long d : shape) {
+      n *= d;
+    }
+    return n;
+  }
+
   /** Name of the input embedding, which a tied head reuses. */
   public String embedTokensName() {
     return architecture == Architecture.LLAMA ? "model.embed_tokens.weight" : "model.decoder.embed_tokens.weight";

@@ -133,7 +133,7 @@ public final class LayerSequentialDriver {
     JavaRDD<Sample> samples = jsc.parallelize(indices, Math.max(1, Math.min(partitions, windows.size()))).map(i -> {
       TaskThreads.configureOnce();
       int[] tokens = windowList.get(i);
-      return new Sample(i, ExecutorModels.embedder(location).embed(tokens), tokens.length);
+      return new Sample(i, ExecutorModels.globals(location).embed(tokens), tokens.length);
     }).persist(StorageLevel.MEMORY_AND_DISK_SER());
     samples.count();
 

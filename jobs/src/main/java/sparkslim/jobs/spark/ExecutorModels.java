@@ -1,50 +1,45 @@
 package sparkslim.jobs.spark;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import org.apache.hadoop.conf.Configuration;
-import java.util.List;
 import java.util.function.Supplier;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.Path;
 import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.DecoderBlock;
-import sparkslim.core.model.Tensor;
 import sparkslim.core.model.ModelDirectory;
+import sparkslim.core.model.Tensor;
 
 /**
  * Model files as an executor sees them: each JVM opens a model directory once (headers only) and reads the tensors it
  * needs straight from the files (local or {@code hdfs://}), so the driver never broadcasts weights. Blocks are cached
- * per JVM, at most {@link #MAX_CACHED_BLOCKS} at a time (least recently used first out): a task streaming the model
- * block by block holds one or two blocks, never the whole model.
+ * per JVM, at most {@link #MAX_CACHED_BLOCKS} at a time (least recently used first out, evicted before the next one
+ * is read): a task streaming the model block by block holds one or two blocks, never the whole model. The global
+ * tensors (embeddings, final norm, head) are cached per model as a blocks-free {@link CausalLm}.
+ *
+ * <p>Loads are done under one lock, so concurrent tasks of a JVM that need the same block or globals read them once.
+ * A layer-sequential pass uses {@link #onlyBlock} and {@link #onlyGlobals}, which first drop everything else cached,
+ * so a JVM holds one block or the globals at a time (LLaMA-7B: 0.8 GB or 1 GB in fp32).
  */
 public final class ExecutorModels {
   /** Blocks kept per JVM (the one in use and the next). */
   public static final int MAX_CACHED_BLOCKS = 2;
   private static final Map<String, ModelDirectory> DIRECTORIES = new ConcurrentHashMap<>();
-  private static final Map<String, CausalLm> EMBEDDERS = new LinkedHashMap<>();
-  private static final Map<String, DecoderBlock> BLOCKS = new LinkedHashMap<>(4, 0.75f, true);
+  private static final Object LOCK = new Object();
+  private static final Map<String, DecoderBlock> BLOCKS = new LinkedHashMap<>(4, 0.75f, true); // guarded by LOCK
+  private static final Map<String, CausalLm> GLOBALS = new LinkedHashMap<>(); // guarded by LOCK
 
   private ExecutorModels() {}
 
   /** The model directory at {@code location} (as given to the job: local path, file:// or hdfs://), opened once per JVM. */
   public static ModelDirectory open(String location) {
     return DIRECTORIES.computeIfAbsent(location, l -> ModelDirectory.open(l, new Configuration()));
-  }
-
-  /** The embedding side of the model at {@code location}: its global tensors and no blocks, cached per JVM. */
-  public static CausalLm embedder(String location) {
-    synchronized (EMBEDDERS) {
-      CausalLm lm = EMBEDDERS.get(location);
-      if (lm == null) {
-        EMBEDDERS.clear(); // one model's globals at a time (about 1 GB at LLaMA-7B)
-        ModelDirectory dir = open(location);
-        lm = new CausalLm(dir.spec(), dir.loadGlobals(), List.of());
-        EMBEDDERS.put(location, lm);
-      }
-      return lm;
-    }
   }
 
   /** Block {@code i} of the model at {@code location}, dense fp32 as stored, cached per JVM. */
@@ -57,15 +52,16 @@ public final class ExecutorModels {
 
   /**
    * Block {@code i} of the model at {@code location} as compressed in the shard file {@code shard}
-   * ({@code TensorShard.avsc}: values already rounded to the output dtype), cached per JVM.
+   * ({@code TensorShard.avsc}: values already rounded to the output dtype), cached per JVM. A rerun may rewrite the
+   * same path, so the cache key includes the file's length and modification time.
    */
   public static DecoderBlock shardBlock(String location, String shard, int i) {
     String version;
-    try { // a rerun may rewrite the same path: the cache key includes the file's length and time
-      org.apache.hadoop.fs.FileStatus st = new Path(shard).getFileSystem(new Configuration()).getFileStatus(new Path(shard));
+    try {
+      FileStatus st = new Path(shard).getFileSystem(new Configuration()).getFileStatus(new Path(shard));
       version = shard + "@" + st.getLen() + ":" + st.getModificationTime();
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException("Cannot read " + shard, e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot read " + shard, e);
     }
     return cached(version, () -> {
       ModelDirectory dir = open(location);
@@ -78,19 +74,71 @@ public final class ExecutorModels {
   }
 
   private static DecoderBlock cached(String key, Supplier<DecoderBlock> load) {
-    synchronized (BLOCKS) {
+    synchronized (LOCK) {
       DecoderBlock cached = BLOCKS.get(key);
       if (cached != null) {
         return cached;
       }
-    }
-    DecoderBlock block = load.get();
-    synchronized (BLOCKS) {
-      BLOCKS.put(key, block);
-      while (BLOCKS.size() > MAX_CACHED_BLOCKS) {
+      // make room first: the block being read and the cached ones are never more than MAX_CACHED_BLOCKS
+      while (BLOCKS.size() >= MAX_CACHED_BLOCKS) {
         BLOCKS.remove(BLOCKS.keySet().iterator().next());
       }
+      DecoderBlock block = load.get();
+      BLOCKS.put(key, block);
+      return block;
     }
-    return block;
+  }
+
+  /**
+   * The model at {@code location} without its blocks ({@link CausalLm#globalsOnly}): embeddings (OPT: positions and
+   * project_in), final norm, head (OPT: project_out), fp32, cached per JVM.
+   */
+  public static CausalLm globals(String location) {
+    synchronized (LOCK) {
+      CausalLm cached = GLOBALS.get(location);
+      if (cached != null) {
+        return cached;
+      }
+      GLOBALS.clear(); // one model's globals at a time (about 1 GB at LLaMA-7B in fp32)
+      ModelDirectory dir = open(location);
+      CausalLm lm = CausalLm.globalsOnly(dir.spec(), dir.loadGlobals());
+      GLOBALS.put(location, lm);
+      return lm;
+    }
+  }
+
+  /** As {@link #block}, after dropping every other cached block and all cached globals. */
+  public static DecoderBlock onlyBlock(String location, int i) {
+    synchronized (LOCK) {
+      GLOBALS.clear();
+      BLOCKS.keySet().removeIf(k -> !k.equals(location + "#" + i));
+      return block(location, i);
+    }
+  }
+
+  /** As {@link #globals}, after dropping every cached block and the globals of other models. */
+  public static CausalLm onlyGlobals(String location) {
+    synchronized (LOCK) {
+      BLOCKS.clear();
+      for (Iterator<String> it = GLOBALS.keySet().iterator(); it.hasNext(); ) {
+        if (!it.next().equals(location)) {
+          it.remove();
+        }
+      }
+      return globals(location);
+    }
+  }
+
+  /**
+   * Forgets everything cached in this JVM, including opened directories (their headers): the driver calls it after a
+   * streamed run, where local-mode tasks ran in its own JVM, so that nothing stays on the heap and a model rewritten
+   * at the same path is read afresh.
+   */
+  public static void clear() {
+    synchronized (LOCK) {
+      BLOCKS.clear();
+      GLOBALS.clear();
+      DIRECTORIES.clear();
+    }
   }
 }

@@ -6,11 +6,15 @@ import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import org.apache.spark.SparkEnv;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.storage.StorageLevel;
 import sparkslim.core.eval.EvalTexts;
 import sparkslim.core.eval.EvalWindows;
 import sparkslim.core.io.WindowNllTable;
@@ -40,6 +44,58 @@ public final class PerplexityEvaluator {
       return results;
     } finally {
       model.destroy();
+    }
+  }
+
+  /** One window's hidden states between two blocks of a streamed evaluation. */
+  public record HiddenWindow(int text, int window, int[] tokens, float[] hidden) implements Serializable {}
+
+  /**
+   * Layer-sequential ("streamed") evaluation: the driver holds no weights. The windows become an RDD of hidden states
+   * (embedded on the executors, which read the global tensors from the model files at {@code location}); for each
+   * block in order, the RDD is mapped through the block (each executor reads it from the files), persisted
+   * memory-and-disk, materialized, and the previous RDD unpersisted; the last stage applies the final norm, the head
+   * and the window NLL. Each window goes through exactly the ops of {@link CausalLm#windowNll} in the same order, so
+   * the NLLs are bitwise those of {@link #evaluate}. Results sorted by (text, window).
+   *
+   * @param location the model directory as every executor can open it (a qualified path)
+   * @param log receives one progress line per stage
+   */
+  public static List<WindowResult> evaluateStreamed(JavaSparkContext jsc, String location, int numBlocks, EvalTexts texts, int partitions,
+                                                    Consumer<String> log) {
+    long t0 = System.nanoTime();
+    JavaRDD<HiddenWindow> hidden = jsc.parallelize(texts.windows(), Math.max(1, Math.min(partitions, texts.windows().size())))
+        .map(w -> {
+          TaskThreads.configureOnce();
+          return new HiddenWindow(w.text(), w.window(), w.tokens(), ExecutorModels.onlyGlobals(location).embed(w.tokens()));
+        }).persist(StorageLevel.MEMORY_AND_DISK_SER());
+    try {
+      hidden.count();
+      log.accept(String.format(Locale.ROOT, "embedded %d windows (%.1f s)", texts.windows().size(), (System.nanoTime() - t0) / 1e9));
+      for (int b = 0; b < numBlocks; b++) {
+        long tb = System.nanoTime();
+        int block = b;
+        JavaRDD<HiddenWindow> next = hidden.map(h -> {
+          TaskThreads.configureOnce();
+          float[] out = ExecutorModels.onlyBlock(location, block).forward(h.hidden(), h.tokens().length);
+          return new HiddenWindow(h.text(), h.window(), h.tokens(), out);
+        }).persist(StorageLevel.MEMORY_AND_DISK_SER());
+        next.count();
+        hidden.unpersist(false);
+        hidden = next;
+        log.accept(String.format(Locale.ROOT, "block %d/%d done (%.1f s)", b + 1, numBlocks, (System.nanoTime() - tb) / 1e9));
+      }
+      long th = System.nanoTime();
+      List<WindowResult> results = new ArrayList<>(hidden.map(h -> {
+        TaskThreads.configureOnce();
+        double nll = ExecutorModels.onlyGlobals(location).nllFromLastHidden(h.hidden(), h.tokens());
+        return new WindowResult(h.text(), h.window(), nll, SparkEnv.get().executorId(), ProcessHandle.current().pid());
+      }).collect());
+      log.accept(String.format(Locale.ROOT, "final norm, head and NLL done (%.1f s)", (System.nanoTime() - th) / 1e9));
+      results.sort(Comparator.comparingInt(WindowResult::text).thenComparingInt(WindowResult::window));
+      return results;
+    } finally {
+      hidden.unpersist(false);
     }
   }
 
