@@ -19,6 +19,7 @@ import sparkslim.core.SparkslimException;
 import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
 import sparkslim.core.config.ConfigLoader;
+import sparkslim.core.eval.EvalMode;
 import sparkslim.core.eval.EvalTexts;
 import sparkslim.core.io.AvroSchemas;
 import sparkslim.core.io.DType;
@@ -84,6 +85,7 @@ public final class PruneJob {
     List<int[]> windows = CalibrationSource.windows(plan.calibration(), model, hadoopConf);
     EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
     String fingerprint = plan.fingerprint(model.root().toString());
+    EvalMode evalMode = EvalMode.parse(config.string(ConfigKey.EVAL_MODE), ConfigKey.EVAL_MODE.key());
     String runId = "prune-" + UUID.randomUUID().toString().substring(0, 8);
     log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
         sparsity, mask, modelPath, windows.size(), windows.get(0).length, dtype);
@@ -155,8 +157,12 @@ public final class PruneJob {
       ObjectNode eval = report.putObject("eval");
       if (evalTexts != null) {
         int evalPartitions = Math.min(evalTexts.windows().size(), 2 * jsc.defaultParallelism());
-        CausalLm prunedLm = ModelDirectory.open(exported.toString(), hadoopConf).loadModel(); // the exported model, as a user loads it
-        List<PerplexityEvaluator.WindowResult> results = PerplexityEvaluator.evaluate(jsc, prunedLm, evalTexts, evalPartitions);
+        // the exported model, read back as a user loads it: in memory, or block by block when it is larger than an executor
+        EvalMode.Decision decision = evalMode.decide(model.spec().parameterCount() * Float.BYTES, SparkSessions.executorMemoryBytes(jsc.master()));
+        log("eval %s", decision.logLine());
+        List<PerplexityEvaluator.WindowResult> results = decision.mode() == EvalMode.STREAMED
+            ? PerplexityEvaluator.evaluateStreamed(jsc, exported.toString(), model.spec().numLayers(), evalTexts, evalPartitions, PruneJob::log)
+            : PerplexityEvaluator.evaluate(jsc, ModelDirectory.open(exported.toString(), hadoopConf).loadModel(), evalTexts, evalPartitions);
         PerplexityEvaluator.report(eval, evalTexts, results);
         for (int t = 0; t < evalTexts.names().size(); t++) {
           log("%s after pruning: ppl=%.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(results, t));
