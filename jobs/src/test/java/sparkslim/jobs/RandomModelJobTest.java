@@ -1,6 +1,7 @@
 package sparkslim.jobs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -15,12 +16,20 @@ class RandomModelJobTest {
   Path tmp;
 
   @Test
-  void aRandomTinyLlamaIsAModelEvalRunsOn() {
+  void aRandomTinyLlamaIsAModelEvalRunsOn() throws Exception {
     Path model = tmp.resolve("random-tiny-llama");
+    // an earlier model with another shard count: its index would win over the new model.safetensors if it stayed
+    Files.createDirectories(model);
+    Files.writeString(model.resolve("model-00001-of-00002.safetensors"), "stale");
+    Files.writeString(model.resolve("model.safetensors.index.json"), "{\"weight_map\": {}}");
+    Files.writeString(model.resolve("notes.txt"), "kept");
     assertEquals(0, TestSupport.sparkslim("random-model", "--random.architecture=tiny-llama", "--random.num-layers=2",
         "--output.path=" + model));
     assertTrue(Files.exists(model.resolve("_SUCCESS")));
     assertTrue(Files.exists(model.resolve("resolved-config.yaml")));
+    assertFalse(Files.exists(model.resolve("model-00001-of-00002.safetensors")));
+    assertFalse(Files.exists(model.resolve("model.safetensors.index.json")));
+    assertTrue(Files.exists(model.resolve("model.safetensors")) && Files.exists(model.resolve("notes.txt")));
     JsonNode report = TestSupport.readJson(model.resolve("report.json"));
     assertEquals("random-model", report.get("job").asText());
     assertEquals("tiny-llama", report.get("architecture").asText());
