@@ -107,8 +107,7 @@ public final class SafetensorsWriter {
       }
     }
     byte[] prefix = headerPrefix(ordered.values(), metadata);
-    try (FSDataOutputStream raw = fs.create(path, true);
-         CountingOutputStream out = new CountingOutputStream(new BufferedOutputStream(raw, 1 << 20))) {
+    try (CountingOutputStream out = new CountingOutputStream(new BufferedOutputStream(fs.create(path, true), 1 << 20))) {
       out.write(prefix);
       for (TensorHeader t : ordered.values()) {
         long before = out.count;

@@ -241,8 +241,19 @@ public final class RandomModel {
     return out;
   }
 
+  /** Stored values: globals (a tied head once) plus {@code numLayers} blocks. */
   public static long parameters(ModelSpec spec) {
-    return tensors(spec).stream().mapToLong(TensorHeader::numel).sum();
+    long globals = spec.globalTensorShapes().values().stream().mapToLong(RandomModel::numel).sum();
+    long block = spec.blockTensorShapes().values().stream().mapToLong(RandomModel::numel).sum();
+    return globals + spec.numLayers() * block;
+  }
+
+  private static long numel(long[] shape) {
+    long n = 1;
+    for (long d : shape) {
+      n *= d;
+    }
+    return n;
   }
 
   /** As {@link #write(Options, FileSystem, Path, long, int, Progress)} on all available processors. */
@@ -258,10 +269,9 @@ public final class RandomModel {
    */
   public static Result write(Options o, FileSystem fs, Path dir, long maxShardBytes, int threads, Progress progress) {
     ModelSpec spec = spec(o);
-    List<TensorHeader> tensors = tensors(spec);
+    requireSpace(fs, dir, 2 * parameters(spec)); // from the shapes, before listing (numLayers x) block tensors
     SafetensorsWriter.StreamingSharded writer = new SafetensorsWriter.StreamingSharded(maxShardBytes);
-    tensors.forEach(writer::add);
-    requireSpace(fs, dir, writer.totalBytes());
+    tensors(spec).forEach(writer::add);
     int perBlock = spec.blockTensorShapes().size();
     int[] remaining = new int[spec.numLayers()]; // (numLayers) tensors of each block not yet written
     Arrays.fill(remaining, perBlock);

@@ -192,9 +192,10 @@ class RandomModelTest {
   @Test
   void refusesAnOutputWithoutRoomBeforeWritingAnything() {
     Path dir = tmp.resolve("huge");
-    SparkslimException e = assertThrows(SparkslimException.class, () -> RandomModel.write(new Options(Preset.LLAMA_70B, 10_000, 32000, 0, 0.02),
+    SparkslimException e = assertThrows(SparkslimException.class, () -> RandomModel.write(new Options(Preset.LLAMA_70B, 2_000_000_000, 32000, 0, 0.02),
         FileSystem.getLocal(conf), new org.apache.hadoop.fs.Path(dir.toString()), 2L << 30, (b, d, n, bytes) -> { }));
-    assertTrue(e.getMessage().startsWith("'output.path' is ") && e.getMessage().contains("GB free, but the model needs"), e.getMessage());
+    // 3.4 EB: refused from the shapes (2 bytes x parameters), before 18 billion tensor headers are listed
+    assertTrue(e.getMessage().startsWith("'output.path' is ") && e.getMessage().contains("GB free, but the model needs 3422617601.05 GB"), e.getMessage());
     assertFalse(Files.exists(dir));
   }
 
