@@ -47,6 +47,9 @@ public final class Main {
         case "windows":
           WindowsJob.run(rest);
           return EXIT_OK;
+        case "random-model":
+          RandomModelJob.run(rest);
+          return EXIT_OK;
         case "bench-depth":
           BenchDepthJob.run(rest);
           return EXIT_OK;
@@ -60,7 +63,7 @@ public final class Main {
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, depth-prune, windows, bench-forward, bench-sparsegpt, bench-sparsellm, bench-depth\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, depth-prune, windows, random-model, bench-forward, bench-sparsegpt, bench-sparsellm, bench-depth\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -107,6 +110,9 @@ public final class Main {
         "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
         "  windows  write a calibration windows file OUT/windows.safetensors: the first windows of a text, or sampled ones",
         "         --model.path=DIR --output.path=OUT (--eval.texts=FILE [--eval.seqlen=512 --eval.max-windows=32] | --calibration.text=FILE ...)",
+        "  random-model  write a HuggingFace model directory of random bf16 weights at a published shape (no Spark), for capacity planning",
+        "         --random.architecture=llama-7b|llama-13b|llama-70b|opt-6.7b|tiny-llama --output.path=OUT",
+        "         [--random.num-layers=0 (= the architecture's)] [--random.vocab-size=0] [--random.seed=0] [--random.std=0.02]",
         "  bench-forward  benchmark (no Spark): forward-pass tokens/s and GFLOP/s next to sgemm GFLOP/s, same run",
         "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
         "  bench-sparsegpt  benchmark (no Spark): one SparseGPT solve of a 4096x11008 linear next to its FLOP bound at sgemm peak",

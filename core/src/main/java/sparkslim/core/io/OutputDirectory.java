@@ -57,6 +57,11 @@ public final class OutputDirectory {
     return root;
   }
 
+  /** The staging directory itself, {@code OUT/_temporary/<runId>}: its entries are what {@link #commit} moves into place. */
+  public Path stagingDir() {
+    return staging;
+  }
+
   /** Where to write {@code name} before commit. */
   public Path staged(String name) {
     return new Path(staging, name);

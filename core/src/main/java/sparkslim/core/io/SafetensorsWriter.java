@@ -3,6 +3,8 @@ package sparkslim.core.io;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedOutputStream;
+import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -10,10 +12,13 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.BiConsumer;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
@@ -23,6 +28,10 @@ import org.apache.hadoop.fs.Path;
  * Writes safetensors files. {@link #writeFile} writes one file; {@link Sharded} splits a model into
  * {@code model-0000i-of-0000n.safetensors} shards plus {@code model.safetensors.index.json}, as HuggingFace does.
  * Output is deterministic: tensors are laid out in name order, so equal inputs give byte-identical files.
+ *
+ * <p>{@link #writeFileStreaming} and {@link StreamingSharded} write the same bytes from tensor headers alone: the header
+ * goes first, then a {@link TensorData} callback produces each tensor's bytes in file order, so no tensor has to be in
+ * memory (a 70B model is 140 GB).
  */
 public final class SafetensorsWriter {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -49,12 +58,33 @@ public final class SafetensorsWriter {
     }
 
     public long byteSize() {
+      return header().byteSize();
+    }
+
+    public TensorHeader header() {
+      return new TensorHeader(name, dtype, shape);
+    }
+  }
+
+  /** A tensor's header entry without its values, for {@link #writeFileStreaming}. */
+  public record TensorHeader(String name, DType dtype, long[] shape) {
+    public long numel() {
       long n = 1;
       for (long d : shape) {
         n *= d;
       }
-      return n * dtype.bytes();
+      return n;
     }
+
+    public long byteSize() {
+      return numel() * dtype.bytes();
+    }
+  }
+
+  /** Produces one tensor's data: exactly {@code header.byteSize()} bytes, little-endian, row-major. */
+  @FunctionalInterface
+  public interface TensorData {
+    void write(TensorHeader header, OutputStream out) throws IOException;
   }
 
   public static void writeFile(FileSystem fs, Path path, List<Tensor> tensors, Map<String, String> metadata) {
@@ -62,13 +92,55 @@ public final class SafetensorsWriter {
     for (Tensor t : tensors) {
       ordered.put(t.name(), t);
     }
+    byte[] prefix = headerPrefix(ordered.values().stream().map(Tensor::header).toList(), metadata);
+    try (FSDataOutputStream out = fs.create(path, true)) {
+      out.write(prefix);
+      for (Tensor t : ordered.values()) {
+        writeData(out, t);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot write " + path, e);
+    }
+  }
+
+  /**
+   * Writes one file from headers alone, byte-identical to {@link #writeFile} with the same tensors: the header first,
+   * then {@code data} is called once per tensor, in name order (the file's layout). Throws if a tensor's data is not
+   * exactly its declared size. Names must be distinct.
+   */
+  public static void writeFileStreaming(FileSystem fs, Path path, List<TensorHeader> tensors, Map<String, String> metadata,
+                                        TensorData data) {
+    Map<String, TensorHeader> ordered = new TreeMap<>();
+    for (TensorHeader t : tensors) {
+      if (ordered.put(t.name(), t) != null) {
+        throw new IllegalArgumentException("Tensor '" + t.name() + "' is listed twice for " + path);
+      }
+    }
+    byte[] prefix = headerPrefix(ordered.values(), metadata);
+    try (CountingOutputStream out = new CountingOutputStream(new BufferedOutputStream(fs.create(path, true), 1 << 20))) {
+      out.write(prefix);
+      for (TensorHeader t : ordered.values()) {
+        long before = out.count;
+        data.write(t, out);
+        if (out.count - before != t.byteSize()) {
+          throw new IllegalStateException("Tensor '" + t.name() + "' in " + path + ": the data source wrote " + (out.count - before)
+              + " bytes but the header declares " + t.byteSize());
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot write " + path, e);
+    }
+  }
+
+  /** The bytes before the data section: header length (u64 LE), JSON header, space padding to a multiple of 8. */
+  private static byte[] headerPrefix(Iterable<TensorHeader> ordered, Map<String, String> metadata) {
     ObjectNode header = JSON.createObjectNode();
     if (metadata != null && !metadata.isEmpty()) {
       ObjectNode meta = header.putObject("__metadata__");
       new TreeMap<>(metadata).forEach(meta::put);
     }
     long offset = 0;
-    for (Tensor t : ordered.values()) {
+    for (TensorHeader t : ordered) {
       ObjectNode node = header.putObject(t.name());
       node.put("dtype", t.dtype().name());
       ArrayNode shape = node.putArray("shape");
@@ -87,18 +159,31 @@ public final class SafetensorsWriter {
       throw new UncheckedIOException(e);
     }
     int padded = (headerBytes.length + 7) / 8 * 8;
-    try (FSDataOutputStream out = fs.create(path, true)) {
-      ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
-      out.write(len.array());
-      out.write(headerBytes);
-      for (int i = headerBytes.length; i < padded; i++) {
-        out.write(' ');
-      }
-      for (Tensor t : ordered.values()) {
-        writeData(out, t);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("Cannot write " + path, e);
+    byte[] prefix = new byte[8 + padded]; // (u64 length, header, padding)
+    ByteBuffer.wrap(prefix, 0, 8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
+    System.arraycopy(headerBytes, 0, prefix, 8, headerBytes.length);
+    Arrays.fill(prefix, 8 + headerBytes.length, prefix.length, (byte) ' ');
+    return prefix;
+  }
+
+  /** Counts the bytes passed through, without the byte-at-a-time fallback of {@link FilterOutputStream}. */
+  private static final class CountingOutputStream extends FilterOutputStream {
+    long count;
+
+    CountingOutputStream(OutputStream out) {
+      super(out);
+    }
+
+    @Override
+    public void write(int b) throws IOException {
+      out.write(b);
+      count++;
+    }
+
+    @Override
+    public void write(byte[] b, int off, int len) throws IOException {
+      out.write(b, off, len);
+      count += len;
     }
   }
 
@@ -144,37 +229,102 @@ public final class SafetensorsWriter {
 
   /** Collects tensors and writes them as HuggingFace shards of at most {@code maxShardBytes} each. */
   public static final class Sharded {
-    private final long maxShardBytes;
-    private final List<List<Tensor>> shards = new ArrayList<>();
-    private long currentBytes;
+    private final ShardPlan<Tensor> plan;
 
     public Sharded(long maxShardBytes) {
-      this.maxShardBytes = maxShardBytes;
+      this.plan = new ShardPlan<>(maxShardBytes);
     }
 
     public Sharded add(Tensor t) {
-      if (shards.isEmpty() || (currentBytes > 0 && currentBytes + t.byteSize() > maxShardBytes)) {
-        shards.add(new ArrayList<>());
-        currentBytes = 0;
-      }
-      shards.get(shards.size() - 1).add(t);
-      currentBytes += t.byteSize();
+      plan.add(t, t.byteSize());
       return this;
     }
 
     /** Writes the shards (and an index when there is more than one) into {@code dir}; returns the file names. */
     public List<String> write(FileSystem fs, Path dir) {
+      return plan.write(fs, dir, Tensor::header, (path, shard) -> writeFile(fs, path, shard, SHARD_METADATA));
+    }
+  }
+
+  /**
+   * {@link Sharded} from tensor headers alone: the same shard split, file names, index and bytes, with each tensor's data
+   * produced by a {@link TensorData} callback while its shard is written ({@link #writeFileStreaming}).
+   */
+  public static final class StreamingSharded {
+    private final ShardPlan<TensorHeader> plan;
+
+    public StreamingSharded(long maxShardBytes) {
+      this.plan = new ShardPlan<>(maxShardBytes);
+    }
+
+    public StreamingSharded add(TensorHeader t) {
+      plan.add(t, t.byteSize());
+      return this;
+    }
+
+    /** The planned shards' file names, in write order (without the index). */
+    public List<String> shardFileNames() {
+      List<String> names = new ArrayList<>();
+      for (int i = 0; i < plan.shards.size(); i++) {
+        names.add(shardFileName(i, plan.shards.size()));
+      }
+      return names;
+    }
+
+    /** Total data bytes (the index's {@code total_size}). */
+    public long totalBytes() {
+      long total = 0;
+      for (List<TensorHeader> shard : plan.shards) {
+        for (TensorHeader t : shard) {
+          total += t.byteSize();
+        }
+      }
+      return total;
+    }
+
+    /** Writes the shards in order (and an index when there is more than one) into {@code dir}; returns the file names. */
+    public List<String> write(FileSystem fs, Path dir, TensorData data) {
+      return plan.write(fs, dir, t -> t, (path, shard) -> writeFileStreaming(fs, path, shard, SHARD_METADATA, data));
+    }
+  }
+
+  private static final Map<String, String> SHARD_METADATA = Map.of("format", "pt");
+
+  private static String shardFileName(int i, int n) {
+    return n == 1 ? "model.safetensors" : String.format("model-%05d-of-%05d.safetensors", i + 1, n);
+  }
+
+  /** Greedy split in insertion order: a new shard starts when the next tensor would take a non-empty shard past the limit. */
+  private static final class ShardPlan<T> {
+    private final long maxShardBytes;
+    private final List<List<T>> shards = new ArrayList<>();
+    private long currentBytes;
+
+    ShardPlan(long maxShardBytes) {
+      this.maxShardBytes = maxShardBytes;
+    }
+
+    void add(T t, long bytes) {
+      if (shards.isEmpty() || (currentBytes > 0 && currentBytes + bytes > maxShardBytes)) {
+        shards.add(new ArrayList<>());
+        currentBytes = 0;
+      }
+      shards.get(shards.size() - 1).add(t);
+      currentBytes += bytes;
+    }
+
+    List<String> write(FileSystem fs, Path dir, Function<T, TensorHeader> header, BiConsumer<Path, List<T>> writeShard) {
       List<String> names = new ArrayList<>();
       Map<String, String> weightMap = new TreeMap<>();
       long totalSize = 0;
       int n = shards.size();
       for (int i = 0; i < n; i++) {
-        String file = n == 1 ? "model.safetensors" : String.format("model-%05d-of-%05d.safetensors", i + 1, n);
-        writeFile(fs, new Path(dir, file), shards.get(i), Map.of("format", "pt"));
+        String file = shardFileName(i, n);
+        writeShard.accept(new Path(dir, file), shards.get(i));
         names.add(file);
-        for (Tensor t : shards.get(i)) {
-          weightMap.put(t.name(), file);
-          totalSize += t.byteSize();
+        for (T t : shards.get(i)) {
+          weightMap.put(header.apply(t).name(), file);
+          totalSize += header.apply(t).byteSize();
         }
       }
       if (n > 1) {
