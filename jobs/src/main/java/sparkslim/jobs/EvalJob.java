@@ -33,8 +33,6 @@ import sparkslim.jobs.spark.SparkSessions;
  * partitions, and in either mode.
  */
 public final class EvalJob {
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-
   /** Validated settings of this job: a flat view of its {@link EvalPlan}, and the eval mode. */
   record Settings(String modelPath, List<String> texts, int seqlen, int maxWindows, int partitions, EvalMode mode, String outputPath,
                   String master, String appName) {
@@ -48,13 +46,13 @@ public final class EvalJob {
   private EvalJob() {}
 
   public static void run(List<String> args) {
-    long t0 = System.nanoTime();
-    Config config = ConfigLoader.fromArgs(args);
+    JobRun run = JobRun.start("eval", args);
+    long t0 = run.startNanos();
+    Config config = run.config();
     EvalPlan plan = EvalPlan.of(config);
     Settings s = Settings.from(plan, config);
-    String runId = "eval-" + UUID.randomUUID().toString().substring(0, 8);
-    Configuration hadoopConf = new Configuration();
-    log("run %s: model.path=%s eval.texts=%s output.path=%s", runId, s.modelPath(), s.texts(), s.outputPath());
+    Configuration hadoopConf = run.hadoopConf();
+    run.log("run %s: model.path=%s eval.texts=%s output.path=%s", run.runId(), s.modelPath(), s.texts(), s.outputPath());
 
     // Validate everything on the driver before Spark starts: model directory, tokenizer, texts.
     ModelDirectory model = ModelDirectory.open(s.modelPath(), hadoopConf, plan::check);
@@ -63,31 +61,28 @@ public final class EvalJob {
       texts = EvalTexts.prepare(tokenizer, s.texts(), s.seqlen(), s.maxWindows(), hadoopConf, ConfigKey.EVAL_TEXTS.key());
     }
     for (int t = 0; t < texts.names().size(); t++) {
-      log("text %s: %d tokens, %d windows of %d", texts.names().get(t), texts.tokenCounts().get(t), texts.windowCount(t), s.seqlen());
+      run.log("text %s: %d tokens, %d windows of %d", texts.names().get(t), texts.tokenCounts().get(t), texts.windowCount(t), s.seqlen());
     }
     long tTokenized = System.nanoTime();
     String master = SparkSessions.resolveMaster(s.master());
     long modelBytes = model.spec().parameterCount() * Float.BYTES;
     EvalMode.Decision decision = s.mode().decide(modelBytes, SparkSessions.executorMemoryBytes(master));
-    log("%s", decision.logLine());
+    run.log("%s", decision.logLine());
     boolean streamed = decision.mode() == EvalMode.STREAMED;
     // streamed: the driver reads no weights, the executors read them from the files (ExecutorModels)
     CausalLm lm = streamed ? null : model.loadModel();
     long tLoaded = System.nanoTime();
-    OutputDirectory out = OutputDirectory.prepare(s.outputPath(), runId, hadoopConf);
 
-    SparkSession spark = SparkSessions.start(master, s.appName());
-    try {
-      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    run.onSpark(s.outputPath(), master, s.appName(), (jsc, out, report) -> {
       long tSpark = System.nanoTime();
-      int partitions = s.partitions() > 0 ? s.partitions() : Math.max(1, 2 * jsc.defaultParallelism());
-      partitions = Math.min(partitions, texts.windows().size());
-      jsc.setJobGroup(runId, "sparkslim eval: " + texts.windows().size() + " windows", false);
+      int partitions = Math.min(s.partitions() > 0 ? s.partitions() : Math.max(1, 2 * jsc.defaultParallelism()), texts.windows().size());
+      jsc.setJobGroup(run.runId(), "sparkslim eval: " + texts.windows().size() + " windows", false);
       List<PerplexityEvaluator.WindowResult> results;
       if (streamed) {
         ExecutorModels.clear(); // local mode: tasks run in this JVM; read the files afresh
         try {
-          results = PerplexityEvaluator.evaluateStreamed(jsc, model.root().toString(), model.spec().numLayers(), texts, partitions, m -> log("%s", m));
+          results = PerplexityEvaluator.evaluateStreamed(jsc, model.root().toString(), model.spec().numLayers(), texts, partitions,
+              m -> run.log("%s", m));
         } finally {
           ExecutorModels.clear();
         }
@@ -96,14 +91,11 @@ public final class EvalJob {
       }
       long tEvaluated = System.nanoTime();
 
-      ObjectNode report = JSON.createObjectNode();
-      report.put("job", "eval");
-      report.put("run_id", runId);
       report.put("model", s.modelPath());
       report.put("mode", decision.mode().configName());
       PerplexityEvaluator.report(report.putObject("eval"), texts, results);
       for (int t = 0; t < texts.names().size(); t++) {
-        log("%s: ppl=%.6f over %d windows", texts.names().get(t), PerplexityEvaluator.perplexity(results, t), texts.windowCount(t));
+        run.log("%s: ppl=%.6f over %d windows", texts.names().get(t), PerplexityEvaluator.perplexity(results, t), texts.windowCount(t));
       }
       ObjectNode sparkNode = report.putObject("spark");
       sparkNode.put("master", jsc.master());
@@ -111,10 +103,8 @@ public final class EvalJob {
       sparkNode.put("partitions", partitions);
       sparkNode.put("driver_pid", ProcessHandle.current().pid());
       PerplexityEvaluator.reportExecutors(sparkNode.putArray("executors"), results);
-      List<WindowNllTable.Row> rows = PerplexityEvaluator.rows(runId, s.modelPath(), texts, results);
-
+      List<WindowNllTable.Row> rows = PerplexityEvaluator.rows(run.runId(), s.modelPath(), texts, results);
       WindowNllTable.write(new Path(out.staged("window_nll"), "part-00000.parquet"), rows, hadoopConf);
-      out.writeString("resolved-config.yaml", config.toYaml());
       long tWritten = System.nanoTime();
       ObjectNode seconds = report.putObject("seconds");
       seconds.put("tokenize", secs(t0, tTokenized));
@@ -123,25 +113,10 @@ public final class EvalJob {
       seconds.put("evaluate", secs(tSpark, tEvaluated));
       seconds.put("write", secs(tEvaluated, tWritten));
       seconds.put("total", secs(t0, System.nanoTime()));
-      out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
-      out.commit();
-      log("wrote %s/report.json and _SUCCESS", out.root());
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      out.abort();
-      throw new IllegalStateException(e);
-    } catch (RuntimeException e) {
-      out.abort();
-      throw e;
-    } finally {
-      spark.stop();
-    }
+    });
   }
 
   private static double secs(long from, long to) {
     return Math.round((to - from) / 1e6) / 1e3;
-  }
-
-  static void log(String format, Object... args) {
-    System.err.println("[sparkslim eval] " + String.format(format, args));
   }
 }

@@ -50,13 +50,13 @@ import sparkslim.jobs.spark.SparkSessions;
  * directory), {@code report.json} with the sparsity and eval PPL, the resolved config, and {@code _SUCCESS}.
  */
 public final class PruneJob {
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   private PruneJob() {}
 
   public static void run(List<String> args) {
-    long t0 = System.nanoTime();
-    Config config = ConfigLoader.fromArgs(args);
+    JobRun run = JobRun.start("prune", args);
+    long t0 = run.startNanos();
+    Config config = run.config();
     // Every setting is parsed and checked here, then against the model's config.json before any weight is read:
     // a user error never reaches Spark.
     PrunePlan plan = PrunePlan.of(config);
@@ -69,7 +69,7 @@ public final class PruneJob {
     String layers = settings.layers().configName();
     String modelPath = plan.model().path();
     String outputPath = plan.output().path();
-    Configuration hadoopConf = new Configuration();
+    Configuration hadoopConf = run.hadoopConf();
     ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf, plan::check);
     DType dtype = plan.output().dtype(model.spec());
     LayerSequentialDriver.SparseLlm sparseLlm = null;
@@ -78,7 +78,7 @@ public final class PruneJob {
       SparseLlmOptions options = settings.sparseLlm().resolve(kind);
       sparseLlm = new LayerSequentialDriver.SparseLlm(kind, options, new SparseLlmSolver(options,
           new LinearPruner(method, sparsity, mask, blockSize, damp, settings.zeroDeadColumns()).sparseGpt()));
-      log("sparsellm: %s FFN, alpha %s, beta %s, gamma %s, %d iterations", kind, options.alpha(), options.beta(), options.gamma(),
+      run.log("sparsellm: %s FFN, alpha %s, beta %s, gamma %s, %d iterations", kind, options.alpha(), options.beta(), options.gamma(),
           options.iterations());
     }
     int prunedBlocks = plan.prunedBlocks(model.spec().numLayers());
@@ -86,21 +86,19 @@ public final class PruneJob {
     EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
     String fingerprint = plan.fingerprint(model.root().toString());
     EvalMode evalMode = EvalMode.parse(config.string(ConfigKey.EVAL_MODE), ConfigKey.EVAL_MODE.key());
-    String runId = "prune-" + UUID.randomUUID().toString().substring(0, 8);
-    log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
+    String runId = run.runId();
+    run.log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
         sparsity, mask, modelPath, windows.size(), windows.get(0).length, dtype);
-    OutputDirectory out = OutputDirectory.prepare(outputPath, runId, hadoopConf);
-    Path shardsDir = new Path(out.root(), "shards");
-    Path metricsDir = new Path(out.root(), "metrics");
+    LayerSequentialDriver.SparseLlm sparseLlmStep = sparseLlm;
 
-    SparkSession spark = SparkSessions.start(config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME));
-    try {
-      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    run.onSpark(outputPath, config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
+      Path shardsDir = new Path(out.root(), "shards"); // written in place, block by block: a rerun resumes from them
+      Path metricsDir = new Path(out.root(), "metrics");
       int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
           : 2 * jsc.defaultParallelism();
       LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp, settings.zeroDeadColumns());
       LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, model, modelPath, pruner, mask, dtype, runId, fingerprint,
-          sparseLlm, prunedBlocks, PruneJob::log);
+          sparseLlmStep, prunedBlocks, m -> run.log("%s", m));
       List<FfnAlternation.Iteration> alternations = new ArrayList<>();
       List<LayerSequentialDriver.LinearOutcome> linears = new ArrayList<>();
       List<LayerSequentialDriver.BlockOutcome> blocks = new ArrayList<>();
@@ -131,18 +129,15 @@ public final class PruneJob {
       Path exported = out.staged("model");
       ModelExporter.exportShards(model, i -> new Path(shardsDir, String.format("block-%05d.parquet", i)), dtype, out.fileSystem(), exported,
           hadoopConf);
-      log("wrote %s", exported);
+      run.log("wrote %s", exported);
 
-      ObjectNode report = JSON.createObjectNode();
-      report.put("job", "prune");
-      report.put("run_id", runId);
       report.put("model", modelPath);
       report.put("method", method.configName());
       report.put("mask_structure", mask.toString());
       report.put("layers", layers);
       report.put("pruned_blocks", prunedBlocks);
-      if (sparseLlm != null) {
-        sparseLlmReport(report.putObject("sparsellm"), sparseLlm, alternations);
+      if (sparseLlmStep != null) {
+        sparseLlmReport(report.putObject("sparsellm"), sparseLlmStep, alternations);
       }
       report.put("output_dtype", dtype.hfName());
       report.put("calibration_windows", windows.size());
@@ -159,13 +154,13 @@ public final class PruneJob {
         int evalPartitions = Math.min(evalTexts.windows().size(), 2 * jsc.defaultParallelism());
         // the exported model, read back as a user loads it: in memory, or block by block when it is larger than an executor
         EvalMode.Decision decision = evalMode.decide(model.spec().parameterCount() * Float.BYTES, SparkSessions.executorMemoryBytes(jsc.master()));
-        log("eval %s", decision.logLine());
+        run.log("eval %s", decision.logLine());
         List<PerplexityEvaluator.WindowResult> results = decision.mode() == EvalMode.STREAMED
-            ? PerplexityEvaluator.evaluateStreamed(jsc, exported.toString(), model.spec().numLayers(), evalTexts, evalPartitions, PruneJob::log)
+            ? PerplexityEvaluator.evaluateStreamed(jsc, exported.toString(), model.spec().numLayers(), evalTexts, evalPartitions, m -> run.log("%s", m))
             : PerplexityEvaluator.evaluate(jsc, ModelDirectory.open(exported.toString(), hadoopConf).loadModel(), evalTexts, evalPartitions);
         PerplexityEvaluator.report(eval, evalTexts, results);
         for (int t = 0; t < evalTexts.names().size(); t++) {
-          log("%s after pruning: ppl=%.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(results, t));
+          run.log("%s after pruning: ppl=%.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(results, t));
         }
       }
       long tEval = System.nanoTime();
@@ -179,19 +174,8 @@ public final class PruneJob {
       seconds.put("eval", (tEval - tPruned) / 1e9);
       seconds.put("total", (System.nanoTime() - t0) / 1e9);
       report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId()).put("calibration_partitions", partitions);
-      out.writeString("resolved-config.yaml", config.toYaml());
-      out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
-      out.commit();
-      log("sparsity %.4f; wrote %s/model, report.json and _SUCCESS", census.sparsity(), out.root());
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      out.abort();
-      throw new IllegalStateException(e);
-    } catch (RuntimeException e) {
-      out.abort();
-      throw e;
-    } finally {
-      spark.stop();
-    }
+      run.log("sparsity %.4f; wrote %s/model", census.sparsity(), out.root());
+    });
   }
 
   /**
@@ -264,13 +248,5 @@ public final class PruneJob {
       rows.add(r);
     }
     AvroSchemas.writeAtomically(file, schema, rows, conf);
-  }
-
-  static void log(String format, Object... args) {
-    System.err.println("[sparkslim prune] " + String.format(format, args));
-  }
-
-  static void log(String message) {
-    System.err.println("[sparkslim prune] " + message);
   }
 }

@@ -71,6 +71,7 @@ public final class LinearStatistics {
     int reducers = (int) Math.max(1, Math.min(200, (entries * BYTES_PER_ENTRY + BYTES_PER_REDUCE_PARTITION - 1) / BYTES_PER_REDUCE_PARTITION));
     JavaPairRDD<SliceKey, ExactSums> slices = samples.mapPartitionsToPair(it -> {
       TaskThreads.configureOnce();
+      ExecutorModels.releaseGlobals(); // the samples are embedded: the embedding table and head are not needed any more
       DecoderBlock dense = ExecutorModels.block(modelLocation, block);
       Map<String, List<float[]>> inputs = new LinkedHashMap<>(); // group -> each sample's (tokens, width) input
       Map<String, List<Integer>> tokens = new LinkedHashMap<>();

@@ -107,6 +107,13 @@ public final class ExecutorModels {
     }
   }
 
+  /** Drops the cached globals (a job that needs them only to embed, e.g. prune, calls it once it is past embedding). */
+  public static void releaseGlobals() {
+    synchronized (LOCK) {
+      GLOBALS.clear();
+    }
+  }
+
   /** As {@link #block}, after dropping every other cached block and all cached globals. */
   public static DecoderBlock onlyBlock(String location, int i) {
     synchronized (LOCK) {

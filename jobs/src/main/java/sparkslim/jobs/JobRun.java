@@ -1,0 +1,118 @@
+package sparkslim.jobs;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import sparkslim.core.config.Config;
+import sparkslim.core.config.ConfigLoader;
+import sparkslim.core.io.OutputDirectory;
+import sparkslim.jobs.spark.SparkSessions;
+
+/**
+ * The part every job shares, so that a job's own class holds only what differs (its plan and its Spark work):
+ * <ol>
+ *   <li>{@link #start}: the resolved {@link Config} (defaults, the job's own defaults, files, overrides), a run id, the
+ *       start time and the log prefix {@code [sparkslim <job>]};</li>
+ *   <li>the job parses its settings into a plan and checks them against the model (every user error surfaces there);</li>
+ *   <li>{@link #onSpark}: prepares the output directory (everything written under {@code OUT/_temporary/<run>/}), starts
+ *       Spark, runs the job's body with a {@code report.json} tree that already holds {@code job} and {@code run_id},
+ *       then writes {@code resolved-config.yaml} and {@code report.json}, renames everything into place and writes
+ *       {@code _SUCCESS} last. A failure aborts the output (no {@code _SUCCESS}) and Spark is always stopped.</li>
+ * </ol>
+ */
+public final class JobRun {
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  /** A job's Spark part: fills {@code report} and writes its outputs under {@code out}. */
+  @FunctionalInterface
+  public interface Body {
+    void run(JavaSparkContext jsc, OutputDirectory out, ObjectNode report) throws IOException;
+  }
+
+  private final String job;
+  private final String runId;
+  private final Config config;
+  private final Configuration hadoopConf = new Configuration();
+  private final long startNanos = System.nanoTime();
+
+  private JobRun(String job, Config config) {
+    this.job = job;
+    this.config = config;
+    this.runId = job + "-" + UUID.randomUUID().toString().substring(0, 8);
+  }
+
+  /** Resolves the configuration of {@code job} from its command-line arguments. */
+  public static JobRun start(String job, List<String> args) {
+    return new JobRun(job, ConfigLoader.fromArgs(job, args));
+  }
+
+  public String job() {
+    return job;
+  }
+
+  public String runId() {
+    return runId;
+  }
+
+  public Config config() {
+    return config;
+  }
+
+  public Configuration hadoopConf() {
+    return hadoopConf;
+  }
+
+  /** Nanosecond time at which the run started (for the report's {@code seconds}). */
+  public long startNanos() {
+    return startNanos;
+  }
+
+  /** Seconds since the run started. */
+  public double elapsedSeconds() {
+    return (System.nanoTime() - startNanos) / 1e9;
+  }
+
+  /** One progress line on stderr: {@code [sparkslim <job>] ...}. */
+  public void log(String format, Object... args) {
+    System.err.println("[sparkslim " + job + "] " + String.format(format, args));
+  }
+
+  /**
+   * Runs {@code body} on a Spark session of {@code master}, with the output directory and report owned here: the
+   * commit protocol, {@code resolved-config.yaml}, {@code report.json} and {@code _SUCCESS}.
+   */
+  public void onSpark(String outputPath, String master, String appName, Body body) {
+    OutputDirectory out = OutputDirectory.prepare(outputPath, runId, hadoopConf);
+    SparkSession spark = SparkSessions.start(master, appName);
+    try {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      ObjectNode report = JSON.createObjectNode();
+      report.put("job", job);
+      report.put("run_id", runId);
+      body.run(jsc, out, report);
+      out.writeString("resolved-config.yaml", config.toYaml());
+      out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
+      out.commit();
+      log("wrote %s: report.json, resolved-config.yaml and _SUCCESS", out.root());
+    } catch (JsonProcessingException e) {
+      out.abort();
+      throw new IllegalStateException(e);
+    } catch (IOException e) {
+      out.abort();
+      throw new UncheckedIOException(e);
+    } catch (RuntimeException | Error e) {
+      out.abort();
+      throw e;
+    } finally {
+      spark.stop();
+    }
+  }
+}
