@@ -58,8 +58,9 @@ public final class DepthPruneJob {
   private DepthPruneJob() {}
 
   public static void run(List<String> args) {
-    long t0 = System.nanoTime();
-    Config config = ConfigLoader.fromArgs(JOB, args);
+    JobRun run = JobRun.start(JOB, args);
+    long t0 = run.startNanos();
+    Config config = run.config();
     // Every setting is parsed and checked here, then against the model's config.json before any weight is read:
     // a user error never reaches Spark.
     DepthPrunePlan plan = DepthPrunePlan.of(config);
@@ -68,7 +69,7 @@ public final class DepthPruneJob {
     int numBlocks = plan.depth().numBlocks();
     String modelPath = plan.model().path();
     String outputPath = plan.output().path();
-    Configuration hadoopConf = new Configuration();
+    Configuration hadoopConf = run.hadoopConf();
     ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf, plan::check);
     String configSource = model.root() + "/" + ModelDirectory.CONFIG_FILE;
     int numLayers = model.spec().numLayers();
@@ -78,16 +79,13 @@ public final class DepthPruneJob {
     EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
     String windowsSha = windowsSha256(windows);
     String fingerprint = plan.fingerprint(model.root().toString(), protectedBlocks, windowsSha);
-    String runId = "depth-" + UUID.randomUUID().toString().substring(0, 8);
-    log("run %s: remove %d of %d blocks of %s by %s (%s), protected %s, %s", runId, numBlocks, numLayers, modelPath, criterion.configName(),
+    String runId = run.runId();
+    run.log("run %s: remove %d of %d blocks of %s by %s (%s), protected %s, %s", runId, numBlocks, numLayers, modelPath, criterion.configName(),
         mode.configName(), protectedBlocks, windows.isEmpty() ? "no calibration" : windows.size() + " calibration windows of " + windows.get(0).length);
     CausalLm lm = model.loadModel();
-    OutputDirectory out = OutputDirectory.prepare(outputPath, runId, hadoopConf);
-    Path scoresDir = new Path(out.root(), "scores");
 
-    SparkSession spark = SparkSessions.start(config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME));
-    try {
-      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    run.onSpark(outputPath, config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
+      Path scoresDir = new Path(out.root(), "scores"); // written in place, round by round: a rerun resumes from them
       int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
           : 2 * jsc.defaultParallelism();
       Broadcast<CausalLm> broadcast = jsc.broadcast(lm);
@@ -101,13 +99,13 @@ public final class DepthPruneJob {
         DepthRound round;
         if (exists(out, file)) {
           round = BlockScoreTable.read(file, fingerprint, numLayers, hadoopConf);
-          log("round %d: resumed from %s, removes %s", r, file, round.removed());
+          run.log("round %d: resumed from %s, removes %s", r, file, round.removed());
           resumed.add(true);
         } else {
           jsc.setJobGroup("round-" + r, "sparkslim depth-prune: " + criterion.configName() + " round " + r, false);
           round = score(r, criterion, scorer, lm, removed, protectedBlocks, mode == DepthMode.ONE_SHOT ? numBlocks : 1);
           BlockScoreTable.write(file, runId, fingerprint, criterion.configName(), round, protectedBlocks, hadoopConf);
-          log("round %d: %s order %s, removes %s (%.1fs)", r, criterion.configName(), round.order(), round.removed(), round.seconds());
+          run.log("round %d: %s order %s, removes %s (%.1fs)", r, criterion.configName(), round.order(), round.removed(), round.seconds());
           resumed.add(false);
           String inject = System.getProperty(INJECT_FAILURE_PROPERTY);
           if (inject != null && Integer.parseInt(inject) == r) {
@@ -140,9 +138,6 @@ public final class DepthPruneJob {
       CausalLm shortened = ShortenedModel.inMemory(lm, kept, dtype);
       long tExported = System.nanoTime();
 
-      ObjectNode report = JSON.createObjectNode();
-      report.put("job", JOB);
-      report.put("run_id", runId);
       report.put("model", modelPath);
       report.put("output_dtype", dtype.hfName());
       report.put("num_hidden_layers_before", numLayers);
@@ -163,7 +158,7 @@ public final class DepthPruneJob {
         PerplexityEvaluator.report(evalBefore, evalTexts, before);
         PerplexityEvaluator.report(evalAfter, evalTexts, after);
         for (int t = 0; t < evalTexts.names().size(); t++) {
-          log("%s: ppl before %.6f, after removing %s: %.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(before, t), removed,
+          run.log("%s: ppl before %.6f, after removing %s: %.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(before, t), removed,
               PerplexityEvaluator.perplexity(after, t));
         }
       }
@@ -174,19 +169,8 @@ public final class DepthPruneJob {
       seconds.put("eval", (tEval - tExported) / 1e9);
       seconds.put("total", (System.nanoTime() - t0) / 1e9);
       report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId()).put("calibration_partitions", partitions);
-      out.writeString("resolved-config.yaml", config.toYaml());
-      out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
-      out.commit();
-      log("removed %s, kept %s; wrote %s/model, report.json and _SUCCESS", removed, kept, out.root());
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      out.abort();
-      throw new IllegalStateException(e);
-    } catch (RuntimeException e) {
-      out.abort();
-      throw e;
-    } finally {
-      spark.stop();
-    }
+      run.log("removed %s, kept %s; wrote %s/model", removed, kept, out.root());
+    });
   }
 
   /** Scores the blocks still in the model and picks the {@code take} least important unprotected ones. */
