@@ -59,11 +59,14 @@ public final class Main {
         case "bench-sparsellm":
           BenchSparseLlmJob.run(rest);
           return EXIT_OK;
+        case "bench-solve":
+          BenchSolveJob.run(rest);
+          return EXIT_OK;
         case "bench-sparsegpt":
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, depth-prune, windows, random-model, bench-forward, bench-sparsegpt, bench-sparsellm, bench-depth\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, depth-prune, windows, random-model, bench-forward, bench-sparsegpt, bench-sparsellm, bench-depth, bench-solve\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -120,6 +123,9 @@ public final class Main {
         "         bytes collected per alternation for each of --bench.tokens=2048,8192 [--spark.master=local-cluster[2,1,8192]]",
         "  bench-depth  benchmark (Spark): the PPL criterion's candidate phase on each of --bench.masters='A;B'; speed-up of B over A",
         "         --model.path=DIR --calibration.windows=FILE [--calibration.num-samples=32 --calibration.seqlen=512]",
+        "  bench-solve  benchmark (Spark): one block's solve phase (SparseGPT, one task per linear) on each of --bench.masters='A;B',",
+        "         speed-up of B over A, and one 4096x11008 SparseGPT solve against its FLOP bound at sgemm peak",
+        "         --model.path=DIR (e.g. random-model llama-7b) --calibration.text=FILE [--calibration.num-samples=8]",
         "Keys and defaults: conf/defaults.yaml (depth-prune: also conf/defaults-depth-prune.yaml).");
   }
 }

@@ -124,18 +124,8 @@ public final class LayerSequentialDriver {
    */
   public LinearCensus run(List<int[]> windows, int partitions, BlockSink sink, List<LinearOutcome> linears, List<BlockOutcome> blocks) {
     ModelSpec spec = model.spec();
-    List<Integer> indices = new ArrayList<>();
-    for (int i = 0; i < windows.size(); i++) {
-      indices.add(i);
-    }
-    List<int[]> windowList = List.copyOf(windows);
     String location = modelLocation;
-    JavaRDD<Sample> samples = jsc.parallelize(indices, Math.max(1, Math.min(partitions, windows.size()))).map(i -> {
-      TaskThreads.configureOnce();
-      int[] tokens = windowList.get(i);
-      return new Sample(i, ExecutorModels.globals(location).embed(tokens), tokens.length);
-    }).persist(StorageLevel.MEMORY_AND_DISK_SER());
-    samples.count();
+    JavaRDD<Sample> samples = embed(jsc, location, windows, partitions);
 
     LinearCensus census = LinearCensus.EMPTY;
     for (int b = 0; b < spec.numLayers(); b++) {
@@ -233,8 +223,27 @@ public final class LayerSequentialDriver {
     return census;
   }
 
+  /**
+   * The calibration windows as an RDD of embedded samples (persisted, materialized), each executor reading the embedding
+   * table from the model files.
+   */
+  public static JavaRDD<Sample> embed(JavaSparkContext jsc, String location, List<int[]> windows, int partitions) {
+    List<Integer> indices = new ArrayList<>();
+    for (int i = 0; i < windows.size(); i++) {
+      indices.add(i);
+    }
+    List<int[]> windowList = List.copyOf(windows);
+    JavaRDD<Sample> samples = jsc.parallelize(indices, Math.max(1, Math.min(partitions, windows.size()))).map(i -> {
+      TaskThreads.configureOnce();
+      int[] tokens = windowList.get(i);
+      return new Sample(i, ExecutorModels.globals(location).embed(tokens), tokens.length);
+    }).persist(StorageLevel.MEMORY_AND_DISK_SER());
+    samples.count();
+    return samples;
+  }
+
   /** The block's linears, in pruning order, with their input groups and shapes (from config.json). */
-  private static Map<String, LinearStatistics.LinearShape> linearShapes(ModelSpec spec) {
+  public static Map<String, LinearStatistics.LinearShape> linearShapes(ModelSpec spec) {
     Map<String, long[]> tensorShapes = spec.blockTensorShapes();
     Map<String, LinearStatistics.LinearShape> shapes = new LinkedHashMap<>();
     for (String linear : DecoderBlock.linearNames(spec)) {

@@ -29,11 +29,11 @@ import sparkslim.jobs.spark.TaskThreads;
  * A linear whose compressed weight was computed by a block-level step (SparseLLM's FFN) is read from its part file
  * instead of solved, and only measured.
  */
-final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<String, LinearStatistics.Slice>>, LinearSolveTask.Solved> {
+public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<String, LinearStatistics.Slice>>, LinearSolveTask.Solved> {
   private static final long serialVersionUID = 1L;
 
   /** What a solve task sends back. */
-  record Solved(LayerSequentialDriver.LinearOutcome outcome, LinearCensus census) implements Serializable {}
+  public record Solved(LayerSequentialDriver.LinearOutcome outcome, LinearCensus census) implements Serializable {}
 
   private final String modelLocation;
   private final int block;
@@ -46,7 +46,7 @@ final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<String, L
   private final String fingerprint;
   private final Map<String, String> precomputed; // linear -> fallback tag (may be "") of a weight a block-level step wrote
 
-  LinearSolveTask(String modelLocation, int block, Map<String, LinearStatistics.LinearShape> shapes, LinearPruner pruner,
+  public LinearSolveTask(String modelLocation, int block, Map<String, LinearStatistics.LinearShape> shapes, LinearPruner pruner,
                   MaskStructure maskStructure, DType outputDtype, String partsDir, String runId, String fingerprint,
                   Map<String, String> precomputed) {
     this.modelLocation = modelLocation;
@@ -62,7 +62,7 @@ final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<String, L
   }
 
   /** The part file of one linear of a block. */
-  static Path partFile(String partsDir, String linear) {
+  public static Path partFile(String partsDir, String linear) {
     return new Path(partsDir, linear + ".parquet");
   }
 
