@@ -29,7 +29,7 @@ import sparkslim.core.depth.DepthPlanner;
 import sparkslim.core.depth.DepthRound;
 import sparkslim.core.depth.ShortenedModel;
 import sparkslim.core.eval.EvalTexts;
-import sparkslim.core.io.BlockScoreTable;
+import sparkslim.core.depth.BlockScoreTable;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.OutputDirectory;
 import sparkslim.core.io.TensorShardTable;

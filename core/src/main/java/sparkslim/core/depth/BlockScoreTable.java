@@ -1,4 +1,4 @@
-package sparkslim.core.io;
+package sparkslim.core.depth;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -10,7 +10,7 @@ import org.apache.avro.generic.GenericRecord;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import sparkslim.core.SparkslimException;
-import sparkslim.core.depth.DepthRound;
+import sparkslim.core.io.AvroSchemas;
 
 /** The block scores of one depth-pruning round ({@code BlockScore.avsc}), one row per scored block, in Parquet. */
 public final class BlockScoreTable {
