@@ -34,7 +34,13 @@ public final class AvroSchemas {
     }
   }
 
-  /** Writes {@code records} to {@code file} atomically: a hidden temporary file in the same directory, then a rename. */
+  /**
+   * Writes {@code records} to {@code file} atomically: a hidden temporary file in the same directory, then a rename. The
+   * temporary file's name is unique to the call, so two writers of the same file (two attempts of one Spark task: a
+   * speculative copy, or a zombie attempt still running after a fetch failure resubmitted its stage) never write into
+   * each other's temporary file: each renames a complete file into place. (A writer killed mid-write leaves its hidden
+   * temporary file behind; readers never look at it.)
+   */
   public static void writeAtomically(Path file, Schema schema, List<GenericRecord> records, Configuration conf) {
     writeAtomically(file, schema, records.iterator(), conf);
   }
@@ -44,10 +50,9 @@ public final class AvroSchemas {
    * records (a block's tensors) is written holding one record and the open row group, never all of them.
    */
   public static void writeAtomically(Path file, Schema schema, java.util.Iterator<GenericRecord> records, Configuration conf) {
-    Path tmp = new Path(file.getParent(), "." + file.getName() + ".tmp");
+    Path tmp = new Path(file.getParent(), "." + file.getName() + "." + java.util.UUID.randomUUID() + ".tmp");
     try {
       FileSystem fs = file.getFileSystem(conf);
-      fs.delete(tmp, false);
       try (ParquetWriter<GenericRecord> writer = AvroParquetWriter.<GenericRecord>builder(HadoopOutputFile.fromPath(tmp, conf))
           .withSchema(schema)
           .withCompressionCodec(CompressionCodecName.SNAPPY)

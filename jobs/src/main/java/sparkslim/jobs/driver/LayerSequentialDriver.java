@@ -54,6 +54,11 @@ public final class LayerSequentialDriver {
   public static final String INJECT_FAILURE_PROPERTY = "sparkslim.inject-failure-after-block";
   /** Test hook: {@code -Dsparkslim.inject-failure-in-solve=k} fails the run after block k's linears are solved, before its shard. */
   public static final String INJECT_SOLVE_FAILURE_PROPERTY = "sparkslim.inject-failure-in-solve";
+  /**
+   * Test hook: {@code -Dsparkslim.test.kill-executor=statistics:k} or {@code solve:k} halts one executor JVM (exit 137, as
+   * {@code kill -9}), once per run, in block k's statistics or solve stage ({@link ExecutorKillHook}; for local-cluster).
+   */
+  public static final String KILL_EXECUTOR_PROPERTY = "sparkslim.test.kill-executor";
 
   /** One calibration sample: its index and current hidden states (seqLen, hiddenSize). */
   public record Sample(int index, float[] hidden, int seqLen) implements Serializable {}
@@ -164,11 +169,20 @@ public final class LayerSequentialDriver {
         }
         long t1 = System.nanoTime();
         Map<String, LinearStatistics.LinearShape> shapes = linearShapes(spec);
-        var statistics = LinearStatistics.compute(samples, modelLocation, b, new ArrayList<>(shapes.values()));
-        statistics.count(); // runs the statistics stages on their own, so their time is measured apart from the solves
-        long ts = System.nanoTime();
-        List<LinearSolveTask.Solved> solved = new ArrayList<>(statistics.mapPartitions(new LinearSolveTask(modelLocation, b, shapes, pruner,
-            maskStructure, outputDtype, partsDir.toString(), runId, fingerprint, precomputed)).collect());
+        ExecutorKillHook killHook = ExecutorKillHook.of(b, jsc.sc().applicationId(), runId); // null unless a test asks
+        long ts;
+        List<LinearSolveTask.Solved> solved;
+        try {
+          var statistics = LinearStatistics.compute(samples, modelLocation, b, new ArrayList<>(shapes.values()), killHook);
+          statistics.count(); // runs the statistics stages on their own, so their time is measured apart from the solves
+          ts = System.nanoTime();
+          solved = new ArrayList<>(statistics.mapPartitions(new LinearSolveTask(modelLocation, b, shapes, pruner, maskStructure, outputDtype,
+              partsDir.toString(), runId, fingerprint, precomputed, killHook)).collect());
+        } finally {
+          if (killHook != null) {
+            killHook.clear();
+          }
+        }
         List<String> order = new ArrayList<>(shapes.keySet());
         solved.sort(Comparator.comparingInt(s -> order.indexOf(s.outcome().linear())));
         long t2 = System.nanoTime();

@@ -45,10 +45,11 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
   private final String runId;
   private final String fingerprint;
   private final Map<String, String> precomputed; // linear -> fallback tag (may be "") of a weight a block-level step wrote
+  private final ExecutorKillHook killHook; // test hook, null unless a test asks for it
 
   public LinearSolveTask(String modelLocation, int block, Map<String, LinearStatistics.LinearShape> shapes, LinearPruner pruner,
                   MaskStructure maskStructure, DType outputDtype, String partsDir, String runId, String fingerprint,
-                  Map<String, String> precomputed) {
+                  Map<String, String> precomputed, ExecutorKillHook killHook) {
     this.modelLocation = modelLocation;
     this.block = block;
     this.shapes = shapes;
@@ -59,6 +60,7 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
     this.runId = runId;
     this.fingerprint = fingerprint;
     this.precomputed = precomputed;
+    this.killHook = killHook;
   }
 
   /** The part file of one linear of a block. */
@@ -121,6 +123,9 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
       fallback = r.fallback();
       TensorShardTable.writeStored(part, List.of(TensorShardTable.stored(runId, fingerprint, block,
           new TensorShardTable.Entry(name, dims, outputDtype, rounded, r.mask()))).iterator(), conf);
+    }
+    if (killHook != null) {
+      killHook.inSolve(); // after the part file is written: the retried task finds it there
     }
     LinearCensus census = LinearCensus.of(rounded, shape.rows(), shape.cols(), maskStructure);
     double loss = LinearPruner.reconstructionLoss(w, rounded, shape.rows(), shape.cols(), stats);

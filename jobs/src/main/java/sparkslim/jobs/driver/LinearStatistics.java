@@ -56,9 +56,10 @@ public final class LinearStatistics {
    *
    * @param samples the block's calibration inputs
    * @param modelLocation the model, read by each executor (the dense block's weights never pass through the driver)
+   * @param killHook test hook ({@link ExecutorKillHook}), null unless a test asks for it
    */
   public static JavaPairRDD<String, Slice> compute(JavaRDD<LayerSequentialDriver.Sample> samples, String modelLocation, int block,
-                                                   List<LinearShape> linears) {
+                                                   List<LinearShape> linears, ExecutorKillHook killHook) {
     Map<String, Integer> widths = new LinkedHashMap<>();
     Map<String, List<String>> readers = new LinkedHashMap<>();
     long entries = 0;
@@ -91,6 +92,9 @@ public final class LinearStatistics {
       while (it.hasNext()) {
         Tuple2<SliceKey, ExactSums> slice = it.next();
         sums.merge(slice._1(), slice._2(), ExactSums::merge);
+      }
+      if (killHook != null) {
+        killHook.inSliceMerge();
       }
       List<Tuple2<SliceKey, ExactSums>> out = new ArrayList<>();
       sums.forEach((k, v) -> out.add(new Tuple2<>(k, v)));
