@@ -77,13 +77,13 @@ public final class BenchSolveJob {
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         long t0 = System.nanoTime();
         JavaRDD<LayerSequentialDriver.Sample> samples = LayerSequentialDriver.embed(jsc, location, windows, 2 * jsc.defaultParallelism());
-        JavaPairRDD<String, LinearStatistics.Slice> statistics = LinearStatistics.compute(samples, location, 0, new ArrayList<>(shapes.values()));
+        JavaPairRDD<String, LinearStatistics.Slice> statistics = LinearStatistics.compute(samples, location, 0, new ArrayList<>(shapes.values()), null);
         statistics.count();
         double statsSeconds = (System.nanoTime() - t0) / 1e9;
         String parts = scratch.resolve("master-" + k).toUri().toString();
         long t1 = System.nanoTime();
         List<LinearSolveTask.Solved> solved = statistics.mapPartitions(new LinearSolveTask(location, 0, shapes, pruner, MaskStructure.UNSTRUCTURED,
-            DType.F32, parts, "bench-solve", "bench-solve", Map.of())).collect();
+            DType.F32, parts, "bench-solve", "bench-solve", Map.of(), null)).collect();
         double solveSeconds = (System.nanoTime() - t1) / 1e9;
         seconds.add(solveSeconds);
         Map<String, String> digests = new LinkedHashMap<>();
