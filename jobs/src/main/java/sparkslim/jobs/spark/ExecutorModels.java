@@ -107,6 +107,13 @@ public final class ExecutorModels {
     }
   }
 
+  /** Drops every cached block: a solve task needs its linear's statistics, not the blocks the statistics came from. */
+  public static void releaseBlocks() {
+    synchronized (LOCK) {
+      BLOCKS.clear();
+    }
+  }
+
   /** Drops the cached globals (a job that needs them only to embed, e.g. prune, calls it once it is past embedding). */
   public static void releaseGlobals() {
     synchronized (LOCK) {
