@@ -32,8 +32,8 @@ public final class BenchDepthJob {
 
   private BenchDepthJob() {}
 
-  public static void run(List<String> args) {
-    Config c = ConfigLoader.fromArgs(DepthPruneJob.JOB, args);
+  /** The ';'-separated masters of 'bench.masters', at least two. */
+  static List<String> masters(Config c) {
     List<String> masters = new ArrayList<>();
     for (String m : c.string(ConfigKey.BENCH_MASTERS).split(";")) {
       if (!m.isBlank()) {
@@ -43,6 +43,12 @@ public final class BenchDepthJob {
     if (masters.size() < 2) {
       throw new SparkslimException("'bench.masters' lists " + masters + " but needs at least two masters to compare");
     }
+    return masters;
+  }
+
+  public static void run(List<String> args) {
+    Config c = ConfigLoader.fromArgs(DepthPruneJob.JOB, args);
+    List<String> masters = masters(c);
     Configuration hadoopConf = new Configuration();
     ModelDirectory model = ModelDirectory.open(c.required(ConfigKey.MODEL_PATH), hadoopConf);
     List<int[]> windows = CalibrationSource.windows(c, model, hadoopConf);

@@ -44,15 +44,7 @@ public final class BenchSolveJob {
 
   public static void run(List<String> args) {
     Config c = ConfigLoader.fromArgs("bench-solve", args);
-    List<String> masters = new ArrayList<>();
-    for (String m : c.string(ConfigKey.BENCH_MASTERS).split(";")) {
-      if (!m.isBlank()) {
-        masters.add(m.trim());
-      }
-    }
-    if (masters.size() < 2) {
-      throw new SparkslimException("'bench.masters' lists " + masters + " but needs at least two masters to compare");
-    }
+    List<String> masters = BenchDepthJob.masters(c);
     Configuration hadoopConf = new Configuration();
     String location = c.required(ConfigKey.MODEL_PATH);
     ModelDirectory model = ModelDirectory.open(location, hadoopConf);

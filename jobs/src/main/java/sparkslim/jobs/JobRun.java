@@ -85,19 +85,39 @@ public final class JobRun {
     System.err.println("[sparkslim " + job + "] " + String.format(format, args));
   }
 
+  /** A job's part that needs no Spark (e.g. {@code random-model}): fills {@code report} and writes under {@code out}. */
+  @FunctionalInterface
+  public interface OutputBody {
+    void run(OutputDirectory out, ObjectNode report) throws IOException;
+  }
+
   /**
    * Runs {@code body} on a Spark session of {@code master}, with the output directory and report owned here: the
-   * commit protocol, {@code resolved-config.yaml}, {@code report.json} and {@code _SUCCESS}.
+   * commit protocol, {@code resolved-config.yaml}, {@code report.json} and {@code _SUCCESS}. Spark is always stopped.
    */
   public void onSpark(String outputPath, String master, String appName, Body body) {
+    withOutput(outputPath, (out, report) -> {
+      SparkSession spark = SparkSessions.start(master, appName);
+      try {
+        body.run(JavaSparkContext.fromSparkContext(spark.sparkContext()), out, report);
+      } finally {
+        spark.stop();
+      }
+    });
+  }
+
+  /**
+   * Runs {@code body} with the output directory prepared (everything staged under {@code OUT/_temporary/<run>/}) and a
+   * report holding {@code job} and {@code run_id}; then writes {@code resolved-config.yaml} and {@code report.json},
+   * renames everything into place and writes {@code _SUCCESS} last. A failure aborts the output.
+   */
+  public void withOutput(String outputPath, OutputBody body) {
     OutputDirectory out = OutputDirectory.prepare(outputPath, runId, hadoopConf);
-    SparkSession spark = SparkSessions.start(master, appName);
     try {
-      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
       ObjectNode report = JSON.createObjectNode();
       report.put("job", job);
       report.put("run_id", runId);
-      body.run(jsc, out, report);
+      body.run(out, report);
       out.writeString("resolved-config.yaml", config.toYaml());
       out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
       out.commit();
@@ -111,8 +131,6 @@ public final class JobRun {
     } catch (RuntimeException | Error e) {
       out.abort();
       throw e;
-    } finally {
-      spark.stop();
     }
   }
 }

@@ -36,18 +36,17 @@ public final class RandomModelJob {
   private RandomModelJob() {}
 
   public static void run(List<String> args) {
-    long t0 = System.nanoTime();
-    Config config = ConfigLoader.fromArgs(args);
+    JobRun run = JobRun.start("random-model", args);
+    long t0 = run.startNanos();
+    Config config = run.config();
     String outputPath = config.required(ConfigKey.OUTPUT_PATH);
     RandomModel.Options options = RandomModel.Options.from(config);
-    String runId = "random-model-" + UUID.randomUUID().toString().substring(0, 8);
-    log("run %s: %s, %d layers, vocab %d, seed %d, std %s -> %s", runId, options.preset().id(), options.numLayers(),
+    run.log("run %s: %s, %d layers, vocab %d, seed %d, std %s -> %s", run.runId(), options.preset().id(), options.numLayers(),
         options.vocabSize(), options.seed(), options.std(), outputPath);
-    OutputDirectory out = OutputDirectory.prepare(outputPath, runId, new Configuration());
-    try {
+    run.withOutput(outputPath, (out, report) -> {
       FileSystem fs = out.fileSystem();
       RandomModel.Result result = RandomModel.write(options, fs, out.stagingDir(), ModelExporter.DEFAULT_MAX_SHARD_BYTES,
-          (block, done, total, bytes) -> log("layer %d/%d written (block %d, %.2f GB, %.1f s)", done, total, block, bytes / 1e9,
+          (block, done, total, bytes) -> run.log("layer %d/%d written (block %d, %.2f GB, %.1f s)", done, total, block, bytes / 1e9,
               (System.nanoTime() - t0) / 1e9));
       long tWritten = System.nanoTime();
       long bytes = 0;
@@ -58,9 +57,6 @@ public final class RandomModelJob {
           shards++;
         }
       }
-      ObjectNode report = JSON.createObjectNode();
-      report.put("job", "random-model");
-      report.put("run_id", runId);
       report.put("output", out.root().toString());
       report.put("architecture", options.preset().id());
       report.put("num_layers", options.numLayers());
@@ -74,22 +70,10 @@ public final class RandomModelJob {
       ObjectNode seconds = report.putObject("seconds");
       seconds.put("write", secs(t0, tWritten));
       seconds.put("total", secs(t0, System.nanoTime()));
-      out.writeString("resolved-config.yaml", config.toYaml());
-      out.writeString("report.json", JSON.writeValueAsString(report) + "\n");
       removeStaleWeights(fs, out.root(), new HashSet<>(result.files()));
-      out.commit();
-      log("%s: %,d parameters, %,d bytes in %d shard%s, %.1f s; wrote %s (model, report.json, _SUCCESS)", options.preset().id(),
-          result.parameters(), bytes, shards, shards == 1 ? "" : "s", (System.nanoTime() - t0) / 1e9, out.root());
-    } catch (JsonProcessingException e) {
-      out.abort();
-      throw new IllegalStateException(e);
-    } catch (IOException e) {
-      out.abort();
-      throw new UncheckedIOException(e);
-    } catch (RuntimeException e) {
-      out.abort();
-      throw e;
-    }
+      run.log("%s: %,d parameters, %,d bytes in %d shard%s, %.1f s", options.preset().id(), result.parameters(), bytes, shards,
+          shards == 1 ? "" : "s", (System.nanoTime() - t0) / 1e9);
+    });
   }
 
   /** Deletes weight files of an earlier model in {@code root} that this run does not replace (another shard count). */

@@ -16,6 +16,7 @@ import sparkslim.core.eval.EvalWindows;
 import sparkslim.core.grad.CausalLmBackward;
 import sparkslim.core.linalg.ExactSums;
 import sparkslim.core.model.CausalLm;
+import sparkslim.jobs.spark.ExactSlices;
 import sparkslim.jobs.spark.TaskThreads;
 
 /**
@@ -108,7 +109,7 @@ public final class BlockImportanceScorer {
     long predictions = windows.stream().mapToLong(w -> w.length - 1L).sum();
     Set<Integer> skip = Set.copyOf(removed);
     Broadcast<CausalLm> lm = model;
-    List<Tuple2<GradientAccumulator.Key, Double>> parts = new ArrayList<>(jsc.parallelize(windows, partitions).mapPartitions(it -> {
+    List<Tuple2<GradientAccumulator.Key, Double>> parts = new ArrayList<>(ExactSlices.reduceByKey(jsc.parallelize(windows, partitions).mapPartitions(it -> {
       TaskThreads.configureOnce();
       CausalLmBackward backward = new CausalLmBackward(lm.value());
       GradientAccumulator sums = new GradientAccumulator();
@@ -117,8 +118,7 @@ public final class BlockImportanceScorer {
         sums.add(r.loss(), r.gradients());
       }
       return sums.slices(GRADIENT_SLICE);
-    }).mapToPair(s -> new Tuple2<>(s.key(), s.sums()))
-        .reduceByKey(ExactSums::merge, Math.max(1, jsc.defaultParallelism()))
+    }).mapToPair(s -> new Tuple2<>(s.key(), s.sums())), Math.max(1, jsc.defaultParallelism()))
         .map(t -> {
           GradientAccumulator.Key key = t._1();
           double[] sum = t._2().toDoubles();

@@ -1,12 +1,10 @@
 package sparkslim.jobs.driver;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
-import org.apache.spark.HashPartitioner;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -22,6 +20,7 @@ import sparkslim.core.prune.sparsellm.FfnWeights;
 import sparkslim.core.prune.sparsellm.LeastSquaresSlices;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
+import sparkslim.jobs.spark.ExactSlices;
 import sparkslim.jobs.spark.TaskThreads;
 
 /**
@@ -38,9 +37,6 @@ import sparkslim.jobs.spark.TaskThreads;
  * </ol>
  */
 public final class FfnAlternation {
-  /** Target bytes per reduce partition fetched by the driver at a time. */
-  static final long BYTES_PER_REDUCE_PARTITION = 64L << 20;
-  static final int BYTES_PER_ENTRY = 16;
 
   /** One alternation as logged: objective after the executor updates, per-linear weight terms, rejections. */
   public record Iteration(int block, int iteration, double objective, Map<String, Double> weightTerms, List<String> rejected,
@@ -111,7 +107,7 @@ public final class FfnAlternation {
           acc.add(0, v);
           return acc;
         }, ExactSums::merge, 2).toDouble(0);
-        bytesThisIteration += BYTES_PER_ENTRY;
+        bytesThisIteration += ExactSlices.BYTES_PER_ENTRY;
       }
       states.unpersist(false);
       stepBc.unpersist(false);
@@ -155,23 +151,13 @@ public final class FfnAlternation {
     for (int size : sizes) {
       totalEntries += size;
     }
-    int reducers = (int) Math.max(1, Math.min(200, (totalEntries * BYTES_PER_ENTRY + BYTES_PER_REDUCE_PARTITION - 1) / BYTES_PER_REDUCE_PARTITION));
     JavaPairRDD<Long, ExactSums> slices = states.mapPartitionsToPair(it -> {
       TaskThreads.configureOnce();
       List<FfnState> partition = new ArrayList<>();
       it.forEachRemaining(partition::add);
       return new SliceIterator(kind, d, f, partition);
     });
-    JavaRDD<Tuple2<Long, ExactSums>> merged = slices.partitionBy(new HashPartitioner(reducers)).mapPartitions(it -> {
-      Map<Long, ExactSums> sums = new HashMap<>();
-      while (it.hasNext()) {
-        Tuple2<Long, ExactSums> slice = it.next();
-        sums.merge(slice._1(), slice._2(), ExactSums::merge);
-      }
-      List<Tuple2<Long, ExactSums>> out = new ArrayList<>();
-      sums.forEach((k, v) -> out.add(new Tuple2<>(k, v)));
-      return out.iterator();
-    });
+    JavaRDD<Tuple2<Long, ExactSums>> merged = ExactSlices.reduceByKey(slices, ExactSlices.reducers(totalEntries)).rdd().toJavaRDD();
     List<double[]> decoded = new ArrayList<>();
     for (int size : sizes) {
       decoded.add(new double[size]);
@@ -184,7 +170,7 @@ public final class FfnAlternation {
       int offset = (int) (slice._1() & 0xffffffffL);
       slice._2().decodeInto(decoded.get(component), offset);
       received[component] += slice._2().size();
-      collected[0] += (long) slice._2().size() * BYTES_PER_ENTRY;
+      collected[0] += (long) slice._2().size() * ExactSlices.BYTES_PER_ENTRY;
     }
     for (int c = 0; c < sizes.length; c++) {
       if (received[c] != sizes[c]) { // every slice of every partition's sums is always emitted, so this is a bug, not user error

@@ -7,7 +7,6 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.spark.HashPartitioner;
 import org.apache.spark.Partitioner;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
@@ -15,6 +14,7 @@ import scala.Tuple2;
 import sparkslim.core.linalg.ExactSums;
 import sparkslim.core.linalg.GramSlices;
 import sparkslim.core.model.DecoderBlock;
+import sparkslim.jobs.spark.ExactSlices;
 import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.TaskThreads;
 
@@ -29,9 +29,6 @@ import sparkslim.jobs.spark.TaskThreads;
  * linear's.
  */
 public final class LinearStatistics {
-  /** Target bytes per reduce partition of the slice shuffle. */
-  static final long BYTES_PER_REDUCE_PARTITION = 64L << 20;
-  static final int BYTES_PER_ENTRY = 16;
   /** The offset of the counts slice: [sequences, tokens]. */
   public static final int COUNTS = -1;
 
@@ -69,7 +66,6 @@ public final class LinearStatistics {
       }
       readers.computeIfAbsent(l.group(), g -> new ArrayList<>()).add(l.linear());
     }
-    int reducers = (int) Math.max(1, Math.min(200, (entries * BYTES_PER_ENTRY + BYTES_PER_REDUCE_PARTITION - 1) / BYTES_PER_REDUCE_PARTITION));
     JavaPairRDD<SliceKey, ExactSums> slices = samples.mapPartitionsToPair(it -> {
       TaskThreads.configureOnce();
       ExecutorModels.releaseGlobals(); // the samples are embedded: the embedding table and head are not needed any more
@@ -87,19 +83,7 @@ public final class LinearStatistics {
       }
       return new SliceIterator(widths, inputs, tokens);
     });
-    JavaPairRDD<SliceKey, ExactSums> merged = slices.partitionBy(new HashPartitioner(reducers)).mapPartitionsToPair(it -> {
-      Map<SliceKey, ExactSums> sums = new HashMap<>();
-      while (it.hasNext()) {
-        Tuple2<SliceKey, ExactSums> slice = it.next();
-        sums.merge(slice._1(), slice._2(), ExactSums::merge);
-      }
-      if (killHook != null) {
-        killHook.inSliceMerge();
-      }
-      List<Tuple2<SliceKey, ExactSums>> out = new ArrayList<>();
-      sums.forEach((k, v) -> out.add(new Tuple2<>(k, v)));
-      return out.iterator();
-    });
+    JavaPairRDD<SliceKey, ExactSums> merged = ExactSlices.reduceByKey(slices, ExactSlices.reducers(entries));
     List<String> order = new ArrayList<>();
     linears.stream().sorted((a, b) -> Double.compare(b.cost(), a.cost())).forEach(l -> order.add(l.linear()));
     return merged.flatMapToPair(kv -> {
