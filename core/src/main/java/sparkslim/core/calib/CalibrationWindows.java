@@ -70,7 +70,8 @@ public final class CalibrationWindows {
     }
   }
 
-  private static boolean startsWithParquetMagic(FileSystem fs, FileStatus status) throws IOException {
+  /** True if the file starts with Parquet's magic bytes (else it is read as safetensors). */
+  public static boolean startsWithParquetMagic(FileSystem fs, FileStatus status) throws IOException {
     if (status.getLen() < PARQUET_MAGIC.length) {
       return false;
     }

@@ -30,7 +30,6 @@ import sparkslim.core.model.ModelSpec;
  * @param partitions Spark partitions of the samples; 0 = automatic
  */
 public record CalibrationSettings(String text, String windows, int numSamples, int seqlen, int seed, int partitions) {
-  private static final byte[] PARQUET_MAGIC = "PAR1".getBytes(StandardCharsets.US_ASCII);
 
   /**
    * Parses and checks the {@code calibration.*} keys. With {@code sourceRequired} exactly one of {@code calibration.text}
@@ -95,7 +94,7 @@ public record CalibrationSettings(String text, String windows, int numSamples, i
         throw new SparkslimException("'" + key + "' is set to " + windows + ", which does not exist: expected a safetensors file with tensor '"
             + CalibrationWindows.TENSOR + "', a Parquet file or a directory of *.parquet files");
       }
-      if (status.isDirectory() || isParquet(fs, status)) {
+      if (status.isDirectory() || sparkslim.core.calib.CalibrationWindows.startsWithParquetMagic(fs, status)) {
         return;
       }
       SafetensorsFile file;
@@ -128,17 +127,6 @@ public record CalibrationSettings(String text, String windows, int numSamples, i
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot read calibration windows from " + path, e);
     }
-  }
-
-  private static boolean isParquet(FileSystem fs, FileStatus status) throws IOException {
-    if (status.getLen() < PARQUET_MAGIC.length) {
-      return false;
-    }
-    byte[] head = new byte[PARQUET_MAGIC.length];
-    try (FSDataInputStream in = fs.open(status.getPath())) {
-      in.readFully(0, head);
-    }
-    return Arrays.equals(head, PARQUET_MAGIC);
   }
 
   /** A reader's error about the windows file, prefixed with the key unless it names a calibration key already. */
