@@ -29,9 +29,10 @@ public final class WindowsJob {
   private WindowsJob() {}
 
   public static void run(List<String> args) {
-    Config config = ConfigLoader.fromArgs(args);
+    JobRun run = JobRun.start("windows", args);
+    Config config = run.config();
     String outputPath = config.required(ConfigKey.OUTPUT_PATH);
-    Configuration hadoopConf = new Configuration();
+    Configuration hadoopConf = run.hadoopConf();
     ModelDirectory model = ModelDirectory.open(config.required(ConfigKey.MODEL_PATH), hadoopConf);
     List<String> texts = config.list(ConfigKey.EVAL_TEXTS);
     boolean sampled = !config.string(ConfigKey.CALIBRATION_TEXT).isBlank();
@@ -59,17 +60,14 @@ public final class WindowsJob {
         ids[w * seqlen + p] = windows.get(w)[p];
       }
     }
-    OutputDirectory out = OutputDirectory.prepare(outputPath, "windows-" + UUID.randomUUID().toString().substring(0, 8), hadoopConf);
-    try {
+    run.withOutput(outputPath, (out, report) -> {
       SafetensorsWriter.writeFile(out.fileSystem(), out.staged(FILE),
           List.of(SafetensorsWriter.Tensor.ofLongs(CalibrationWindows.TENSOR, new long[] {windows.size(), seqlen}, ids)),
           Map.of("source", source, "tokenizer", model.tokenizerPath().toString()));
-      out.writeString("resolved-config.yaml", config.toYaml());
-      out.commit();
-    } catch (RuntimeException e) {
-      out.abort();
-      throw e;
-    }
-    System.err.printf("[sparkslim windows] %d windows of %d tokens (%s) -> %s/%s%n", windows.size(), seqlen, source, out.root(), FILE);
+      report.put("windows", windows.size());
+      report.put("seqlen", seqlen);
+      report.put("source", source);
+      run.log("%d windows of %d tokens (%s) -> %s/%s", windows.size(), seqlen, source, out.root(), FILE);
+    });
   }
 }
