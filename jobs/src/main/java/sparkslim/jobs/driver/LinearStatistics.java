@@ -84,6 +84,12 @@ public final class LinearStatistics {
       return new SliceIterator(widths, inputs, tokens);
     });
     JavaPairRDD<SliceKey, ExactSums> merged = ExactSlices.reduceByKey(slices, ExactSlices.reducers(entries));
+    if (killHook != null) { // in the merge task, once it has fetched and merged its slices
+      merged = merged.mapPartitionsToPair(it -> {
+        killHook.inSliceMerge();
+        return it;
+      }, true);
+    }
     List<String> order = new ArrayList<>();
     linears.stream().sorted((a, b) -> Double.compare(b.cost(), a.cost())).forEach(l -> order.add(l.linear()));
     return merged.flatMapToPair(kv -> {
