@@ -61,9 +61,25 @@ public final class InputStatistics {
     return symmetric(HESSIAN_SCALE / numSamples);
   }
 
+  /** As {@link #hessian()}, written into {@code target} (inFeatures, inFeatures), which is returned. */
+  public double[] hessianInto(double[] target) {
+    if (numSamples == 0) {
+      throw new IllegalStateException("Cannot finish Hessian: no calibration samples were added");
+    }
+    return symmetric(HESSIAN_SCALE / numSamples, target);
+  }
+
   /** Σ XᵀX, full and symmetric, as a new (inFeatures, inFeatures) row-major array. */
   public double[] gram() {
     return symmetric(1.0);
+  }
+
+  /**
+   * Writes Σ XᵀX, full and symmetric, into {@code target} (inFeatures, inFeatures) and returns it: a solver that consumed
+   * the Hessian's array (SparseGPT factors it in place) hands it back for the loss, so a solve holds one full matrix.
+   */
+  public double[] gramInto(double[] target) {
+    return symmetric(1.0, target);
   }
 
   private double[] symmetric(double scale) {
@@ -71,7 +87,14 @@ public final class InputStatistics {
     if ((long) n * n > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException("A full " + n + "x" + n + " matrix exceeds the largest Java array");
     }
-    double[] full = new double[n * n]; // (n, n)
+    return symmetric(scale, new double[n * n]);
+  }
+
+  private double[] symmetric(double scale, double[] full) { // full: (n, n)
+    int n = inFeatures;
+    if (full.length != (long) n * n) {
+      throw new IllegalArgumentException("Cannot write a " + n + "x" + n + " matrix into " + full.length + " values");
+    }
     int k = 0;
     for (int i = 0; i < n; i++) {
       for (int j = i; j < n; j++) {

@@ -38,6 +38,15 @@ public final class LinearPruner implements Serializable {
 
   /** w: (rows, cols) row-major HuggingFace weight; stats: statistics of the layer's input (cols wide). */
   public PruneResult prune(float[] w, int rows, int cols, InputStatistics stats) {
+    return prune(w, rows, cols, stats, null);
+  }
+
+  /**
+   * As {@link #prune(float[], int, int, InputStatistics)}; {@code scratch} (cols, cols), if not null, is used for the
+   * Hessian and its contents are lost (SparseGPT factors it in place): the caller reuses it afterwards, e.g. for
+   * {@link InputStatistics#gramInto}, so a solve holds one full cols×cols matrix.
+   */
+  public PruneResult prune(float[] w, int rows, int cols, InputStatistics stats, double[] scratch) {
     switch (method) {
       case MAGNITUDE:
         return new MagnitudeSolver(sparsity, maskStructure).solve(w, rows, cols);
@@ -45,7 +54,7 @@ public final class LinearPruner implements Serializable {
         return new WandaSolver(sparsity, maskStructure).solve(w, rows, cols, columnNorms(stats));
       case SPARSEGPT:
       case SPARSELLM: // SparseLLM prunes attention with SparseGPT (docs/sparsellm.md §1.1 step 3.2); its FFNs go through SparseLlmSolver
-        return sparseGpt().solveConsumingHessian(w, rows, cols, stats.hessian());
+        return sparseGpt().solveConsumingHessian(w, rows, cols, scratch == null ? stats.hessian() : stats.hessianInto(scratch));
       default:
         throw new IllegalStateException(method.name());
     }
@@ -78,7 +87,11 @@ public final class LinearPruner implements Serializable {
    * row-wise dot products with ΔW.
    */
   public static double reconstructionLoss(float[] before, float[] after, int rows, int cols, InputStatistics stats) {
-    double[] gram = stats.gram(); // (cols, cols)
+    return reconstructionLoss(before, after, rows, cols, stats, stats.gram());
+  }
+
+  /** As {@link #reconstructionLoss(float[], float[], int, int, InputStatistics)} with Σ XᵀX given full: {@code gram} (cols, cols). */
+  public static double reconstructionLoss(float[] before, float[] after, int rows, int cols, InputStatistics stats, double[] gram) {
     int chunk = Math.max(1, Math.min(rows, LOSS_SCRATCH_ENTRIES / cols));
     double[] delta = new double[chunk * cols]; // (chunk, cols)
     double[] product = new double[chunk * cols]; // (chunk, cols) = delta·ΣXᵀX

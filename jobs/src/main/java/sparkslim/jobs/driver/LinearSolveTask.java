@@ -109,6 +109,7 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
     float[] w = model.tensor(name, dims).data(); // (outFeatures, inFeatures), dense
     Configuration conf = new Configuration();
     Path part = partFile(partsDir, linear);
+    double[] full = new double[shape.cols() * shape.cols()]; // (cols, cols): the Hessian while solving, then Σ XᵀX for the loss
     float[] rounded;
     double solverLoss;
     String fallback;
@@ -118,7 +119,7 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
       solverLoss = Double.NaN;
       fallback = precomputed.get(linear).isEmpty() ? null : precomputed.get(linear);
     } else {
-      PruneResult r = pruner.prune(w, shape.rows(), shape.cols(), stats);
+      PruneResult r = pruner.prune(w, shape.rows(), shape.cols(), stats, full);
       rounded = TensorShardTable.roundTo(r.weights(), outputDtype);
       solverLoss = r.loss();
       fallback = r.fallback();
@@ -129,7 +130,7 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
       killHook.inSolve(); // after the part file is written: the retried task finds it there
     }
     LinearCensus census = LinearCensus.of(rounded, shape.rows(), shape.cols(), maskStructure);
-    double loss = LinearPruner.reconstructionLoss(w, rounded, shape.rows(), shape.cols(), stats);
+    double loss = LinearPruner.reconstructionLoss(w, rounded, shape.rows(), shape.cols(), stats, stats.gramInto(full));
     double seconds = (System.nanoTime() - t0) / 1e9;
     out.add(new Solved(new LayerSequentialDriver.LinearOutcome(block, linear, census.numel(), census.zeros(), loss, solverLoss, seconds,
         fallback), census));
