@@ -12,7 +12,6 @@ import java.util.Random;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.sql.SparkSession;
@@ -28,15 +27,19 @@ import sparkslim.core.prune.sparsellm.FfnState;
 import sparkslim.core.prune.sparsellm.FfnWeights;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
+import sparkslim.jobs.driver.DenseFfn;
 import sparkslim.jobs.driver.FfnAlternation;
+import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.SparkSessions;
 import sparkslim.jobs.spark.TaskThreads;
 
 /**
  * {@code sparkslim bench-sparsellm}: the SparseLLM alternation of one LLaMA FFN at given shapes (default LLaMA-7B:
  * d = 4096, f = 11008) on random data, once per calibration token count in {@code bench.tokens}. Reports, per run,
- * the driver's peak heap, the bytes of statistics the driver fetched per alternation, and the bytes of all task
- * results (Spark's own count). The statistics are sums of fixed shape, so the bytes must not grow with the tokens.
+ * the driver's peak heap, the bytes of statistics the driver fetched per alternation (the objective only: the fits are
+ * solved by tasks where their statistics meet), and the bytes of all task results (Spark's own count), which must not
+ * grow with the tokens. The alternations' files go under {@code output.path} (default: a temporary directory; give a
+ * shared path on a cluster).
  */
 public final class BenchSparseLlmJob {
   private BenchSparseLlmJob() {}
@@ -79,27 +82,31 @@ public final class BenchSparseLlmJob {
           }
         }
       });
-      Random rnd = new Random(1);
-      FfnWeights dense = new FfnWeights(kind, d, f, gaussian(rnd, f * d, 1 / Math.sqrt(d)), null, gaussian(rnd, f * d, 1 / Math.sqrt(d)),
-          gaussian(rnd, d * f, 1 / Math.sqrt(f)), null); // (f, d), (f, d), (d, f)
+      DenseFfn dense = new DenseFfn.Seeded(d, f, 1); // (f, d), (f, d), (d, f)
+      String output = c.string(ConfigKey.OUTPUT_PATH).trim();
+      String scratch = output.isEmpty() ? java.nio.file.Files.createTempDirectory("sparkslim-bench-sparsellm").toString() : output;
       for (int tokens : tokenCounts) {
         int samples = tokens / sampleTokens;
-        Broadcast<FfnWeights> denseBc = jsc.broadcast(dense);
         List<Integer> indices = new ArrayList<>();
         for (int i = 0; i < samples; i++) {
           indices.add(i);
         }
         JavaRDD<FfnState> states = jsc.parallelize(indices, Math.min(samples, 2 * jsc.defaultParallelism())).map(i -> {
           TaskThreads.configureOnce();
-          float[] x = gaussian(new Random(1000L + i), sampleTokens * denseBc.value().hidden(), 1); // (sampleTokens, d)
-          return FfnState.capture(i, x, sampleTokens, denseBc.value());
-        }).persist(StorageLevel.MEMORY_AND_DISK_SER());
+          FfnWeights weights = ExecutorModels.step("bench-sparsellm-dense", dense::weights);
+          float[] x = gaussian(new Random(1000L + i), sampleTokens * d, 1); // (sampleTokens, d)
+          return FfnState.capture(i, x, sampleTokens, weights);
+        }).persist(StorageLevel.DISK_ONLY());
         states.count();
         System.gc();
         resetPeaks();
         resultBytes.set(0);
         long t0 = System.nanoTime();
-        FfnAlternation.Result result = new FfnAlternation(jsc, solver, options, BenchSparseLlmJob::log).run(0, states, dense, List.of(denseBc));
+        String parts = new org.apache.hadoop.fs.Path(scratch, "_parts-" + tokens).toString();
+        FfnAlternation.Result result = new FfnAlternation(jsc, solver, options, BenchSparseLlmJob::log).run(0, states, dense,
+            new FfnAlternation.Parts(parts, "", sparkslim.core.io.DType.F32, "bench-sparsellm", "bench-sparsellm"));
+        org.apache.hadoop.fs.Path partsPath = new org.apache.hadoop.fs.Path(parts);
+        partsPath.getFileSystem(jsc.hadoopConfiguration()).delete(partsPath, true);
         ObjectNode line = json.createObjectNode();
         line.put("benchmark", "sparsellm-ffn").put("hidden", d).put("ffn", f).put("tokens", tokens).put("samples", samples)
             .put("iterations", options.iterations()).put("master", jsc.master()).put("executors", jsc.sc().getExecutorIds().size());
@@ -115,8 +122,8 @@ public final class BenchSparseLlmJob {
         line.put("seconds", (System.nanoTime() - t0) / 1e9);
         System.out.println(json.writeValueAsString(line));
       }
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new IllegalStateException(e);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     } finally {
       spark.stop();
     }

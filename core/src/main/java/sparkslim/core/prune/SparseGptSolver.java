@@ -33,7 +33,8 @@ import sparkslim.core.linalg.Lapack;
  * {@link PruneResult#loss()} is the reference's Σ (w − q)²/d²/2. Since W − Q = Err·U and U·H·Uᵀ = I, it equals
  * ½·tr(ΔW·H·ΔWᵀ) for the damped H exactly (up to rounding); with H = (2/n)·Σ XᵀX that is ‖ΔW·Xᵀ‖²_F / n.
  */
-public final class SparseGptSolver {
+public final class SparseGptSolver implements java.io.Serializable {
+  private static final long serialVersionUID = 1L;
   /** Columns per block (the reference's {@code blocksize}). */
   public static final int DEFAULT_BLOCK_SIZE = 128;
   /** Fraction of mean(diag H) added to the diagonal (the reference's {@code percdamp}). */

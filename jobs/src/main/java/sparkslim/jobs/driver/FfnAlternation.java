@@ -1,18 +1,20 @@
 package sparkslim.jobs.driver;
 
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.apache.spark.Partitioner;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 import scala.Tuple2;
+import sparkslim.core.io.DType;
 import sparkslim.core.linalg.ExactSums;
-import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.FfnState;
 import sparkslim.core.prune.sparsellm.FfnStatistics;
@@ -21,6 +23,7 @@ import sparkslim.core.prune.sparsellm.LeastSquaresSlices;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
 import sparkslim.jobs.spark.ExactSlices;
+import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.TaskThreads;
 
 /**
@@ -29,12 +32,16 @@ import sparkslim.jobs.spark.TaskThreads;
  * like the samples; they are never collected. Each alternation is one round:
  * <ol>
  *   <li>executors sum the {@link FfnStatistics} of their samples (exact sums), one slice of
- *       {@link LeastSquaresSlices#ROW_BLOCK} rows at a time; the slices are merged by key across executors, so no single
- *       message holds the sums whole and the bytes collected depend only on d and f, never on the number of tokens;</li>
- *   <li>the driver refits, prunes with SparseGPT and keeps the better weights ({@link SparseLlmSolver});</li>
- *   <li>the driver broadcasts the pruned FFN and M⁻¹ (f×f);</li>
- *   <li>executors update p, z (and s) of their samples and evaluate the objective.</li>
+ *       {@link LeastSquaresSlices#ROW_BLOCK} rows at a time, keyed by (component, offset); Spark merges the slices by
+ *       key and routes them to two partitions, the input fit's and the output fit's, where they meet whole;</li>
+ *   <li>two solve tasks ({@link FfnSolveTask}) run in parallel: the input fit's refits and prunes fc1 (up and gate),
+ *       the output fit's refits and prunes fc2 (down) and computes M⁻¹; each keeps the better of its new and previous
+ *       weights, and writes its choice to the alternation's directory under the block's part files;</li>
+ *   <li>executors read the chosen FFN and M⁻¹ from there (once per JVM) and update p, z (and s) of their samples
+ *       and the objective.</li>
  * </ol>
+ * The driver holds no statistics and no weights: it receives the per-linear records and the objective, Σ L over the
+ * samples (one exact sum). Results do not depend on the number of executors or partitions.
  */
 public final class FfnAlternation {
 
@@ -42,8 +49,21 @@ public final class FfnAlternation {
   public record Iteration(int block, int iteration, double objective, Map<String, Double> weightTerms, List<String> rejected,
                           long bytesCollected, double seconds) {}
 
-  /** The final pruned FFN (the last alternation's weights and masks) and the history. */
-  public record Result(SparseLlmSolver.Step step, List<Iteration> iterations) {}
+  /** The last alternation's per-linear record (the chosen weights are in the block's part files) and the history. */
+  public record Result(List<SparseLlmSolver.LinearStep> linears, List<Iteration> iterations) {
+    /** The fallback the last alternation's solve of {@code linear} took, or null. */
+    public String fallback(String linear) {
+      for (SparseLlmSolver.LinearStep ls : linears) {
+        if (ls.linear().equals(linear)) {
+          return ls.fallback();
+        }
+      }
+      return null;
+    }
+  }
+
+  /** Where an alternation's files go and what the final part files are stamped with. */
+  public record Parts(String dir, String tensorPrefix, DType outputDtype, String runId, String fingerprint) implements Serializable {}
 
   private final JavaSparkContext jsc;
   private final SparseLlmSolver solver;
@@ -57,77 +77,117 @@ public final class FfnAlternation {
     this.log = log;
   }
 
-  /** Runs the alternation for block {@code b}, whose input hidden states are {@code samples}. */
-  public Result run(int b, JavaRDD<LayerSequentialDriver.Sample> samples, DecoderBlock dense, FfnKind kind) {
-    FfnWeights denseFfn = FfnWeights.of(kind, dense.tensors());
-    Broadcast<DecoderBlock> blockBc = jsc.broadcast(dense);
-    Broadcast<FfnWeights> ffnBc = jsc.broadcast(denseFfn);
+  /**
+   * Runs the alternation for block {@code b}, whose input hidden states are {@code samples}; each executor reads the
+   * dense block from the model files at {@code location}.
+   */
+  public Result run(int b, JavaRDD<LayerSequentialDriver.Sample> samples, String location, DenseFfn dense, Parts parts) {
     JavaRDD<FfnState> states = samples.map(s -> {
       TaskThreads.configureOnce();
       float[][] x = new float[1][];
-      blockBc.value().forward(s.hidden(), s.seqLen(), (group, in, rows) -> {
+      ExecutorModels.block(location, b).forward(s.hidden(), s.seqLen(), (group, in, rows) -> {
         if (group.equals("mlp_in")) {
           x[0] = in.clone();
         }
       });
-      return FfnState.capture(s.index(), x[0], s.seqLen(), ffnBc.value());
-    }).persist(StorageLevel.MEMORY_AND_DISK_SER());
-    return run(b, states, denseFfn, List.of(blockBc, ffnBc));
+      return FfnState.capture(s.index(), x[0], s.seqLen(), FfnWeights.of(dense.kind(), ExecutorModels.block(location, b).tensors()));
+    }).persist(StorageLevel.DISK_ONLY());
+    return run(b, states, dense, parts);
   }
 
   /**
    * Runs the alternation on captured states (also used by the scale benchmark with synthetic states); unpersists
-   * {@code states} and destroys {@code toRelease} when done.
+   * {@code states} when done. The alternations' directories stay under {@code parts.dir()} until the caller deletes
+   * them with the block's parts.
    */
-  public Result run(int b, JavaRDD<FfnState> states, FfnWeights denseFfn, List<Broadcast<?>> toRelease) {
+  public Result run(int b, JavaRDD<FfnState> states, DenseFfn dense, Parts parts) {
     List<Iteration> iterations = new ArrayList<>();
-    SparseLlmSolver.Step step = null;
-    long t0 = System.nanoTime();
-    long[] collected = new long[1];
-    FfnStatistics.Sums sums = aggregate(states, denseFfn, collected);
-    toRelease.forEach(bc -> bc.unpersist(false)); // not destroy: the states' lineage references them
+    List<SparseLlmSolver.LinearStep> linears = null;
+    SparseLlmOptions opts = options;
     for (int t = 0; t < options.iterations(); t++) {
-      step = solver.step(t, sums, denseFfn, step);
-      Broadcast<Tuple2<FfnWeights, float[]>> stepBc = jsc.broadcast(new Tuple2<>(step.pruned(), step.mInv())); // W: f×d, d×f; M⁻¹: f×f
-      SparseLlmOptions opts = options;
+      long t0 = System.nanoTime();
+      boolean last = t + 1 == options.iterations();
+      List<FfnSolveTask.Outcome> outcomes = solve(b, t, last, states, dense, parts);
+      if (t > 0) { // the objective of these statistics is the one after the previous alternation's updates
+        iterations.set(t - 1, withObjective(iterations.get(t - 1), objective(outcomes)));
+      }
+      int iteration = t;
       JavaRDD<FfnState> next = states.map(s -> {
         TaskThreads.configureOnce();
-        Tuple2<FfnWeights, float[]> st = stepBc.value();
-        return s.update(st._1(), st._2(), opts);
-      }).persist(StorageLevel.MEMORY_AND_DISK_SER());
-      long bytesThisIteration = collected[0];
-      collected[0] = 0;
-      double objective;
-      if (t + 1 < options.iterations()) {
-        sums = null; // this round's statistics are spent: let them go before the next ones are fetched
-        sums = aggregate(next, denseFfn, collected); // next round's statistics, and the objective after this round
-        objective = sums.objective();
-      } else {
+        Step step = Step.of(parts, iteration, dense); // read once per JVM
+        return s.update(step.weights(), step.mInv(), opts);
+      }).persist(StorageLevel.DISK_ONLY());
+      double objective = Double.NaN;
+      if (last) {
         objective = next.map(FfnState::objective).treeAggregate(new ExactSums(1), (acc, v) -> {
           acc.add(0, v);
           return acc;
         }, ExactSums::merge, 2).toDouble(0);
-        bytesThisIteration += ExactSlices.BYTES_PER_ENTRY;
+      } else {
+        next.count();
       }
       states.unpersist(false);
-      stepBc.unpersist(false);
       states = next;
-      Map<String, Double> terms = new java.util.LinkedHashMap<>();
+      linears = new ArrayList<>();
+      for (FfnSolveTask.Outcome o : outcomes) {
+        linears.addAll(o.linears());
+      }
+      Map<String, Double> terms = new LinkedHashMap<>();
       List<String> rejected = new ArrayList<>();
-      for (SparseLlmSolver.LinearStep ls : step.linears()) {
-        terms.put(ls.linear(), ls.accepted() ? ls.candidateTerm() : ls.previousTerm());
-        if (!ls.accepted()) {
-          rejected.add(ls.linear());
+      for (String name : order(dense.kind())) {
+        for (SparseLlmSolver.LinearStep ls : linears) {
+          if (ls.linear().equals(name)) {
+            terms.put(ls.linear(), ls.accepted() ? ls.candidateTerm() : ls.previousTerm());
+            if (!ls.accepted()) {
+              rejected.add(ls.linear());
+            }
+          }
         }
       }
-      double seconds = (System.nanoTime() - t0) / 1e9;
-      t0 = System.nanoTime();
-      iterations.add(new Iteration(b, t, objective, terms, rejected, bytesThisIteration, seconds));
-      log.accept(String.format("block %d sparsellm iteration %d: objective %.9g, weight terms %s%s, %d bytes collected (%.2fs)", b, t,
-          objective, format(terms), rejected.isEmpty() ? "" : ", kept previous weights of " + rejected, bytesThisIteration, seconds));
+      iterations.add(new Iteration(b, t, objective, terms, rejected, ExactSlices.BYTES_PER_ENTRY, (System.nanoTime() - t0) / 1e9));
+      if (last) {
+        iterations.forEach(this::logIteration);
+      }
     }
     states.unpersist(false);
-    return new Result(step, iterations);
+    return new Result(linears, iterations);
+  }
+
+  private void logIteration(Iteration it) {
+    log.accept(String.format("block %d sparsellm iteration %d: objective %.9g, weight terms %s%s, %d bytes collected (%.2fs)", it.block(),
+        it.iteration(), it.objective(), format(it.weightTerms()), it.rejected().isEmpty() ? "" : ", kept previous weights of " + it.rejected(),
+        it.bytesCollected(), it.seconds()));
+  }
+
+  private static Iteration withObjective(Iteration it, double objective) {
+    return new Iteration(it.block(), it.iteration(), objective, it.weightTerms(), it.rejected(), it.bytesCollected(), it.seconds());
+  }
+
+  private static double objective(List<FfnSolveTask.Outcome> outcomes) {
+    for (FfnSolveTask.Outcome o : outcomes) {
+      if (o.partition() == FfnSolveTask.OUTPUT_PARTITION) {
+        return o.objective();
+      }
+    }
+    throw new IllegalStateException("The output fit's solve returned no objective");
+  }
+
+  /** The FFN's linears in the order the log and the metrics list them. */
+  private static List<String> order(FfnKind kind) {
+    return kind.gateName() == null ? List.of(kind.inName(), kind.outName()) : List.of(kind.inName(), kind.gateName(), kind.outName());
+  }
+
+  /** The chosen weights and M⁻¹ of one alternation as an executor holds them (read once per JVM). */
+  private record Step(FfnWeights weights, float[] mInv) {
+    static Step of(Parts parts, int iteration, DenseFfn dense) {
+      return ExecutorModels.step(parts.dir() + "#sparsellm-" + iteration, () -> {
+        FfnKind k = dense.kind();
+        float[] in = FfnSolveTask.readChosen(parts.dir(), iteration, parts.tensorPrefix(), k.inName()); // (f, d)
+        float[] gate = k.gateName() == null ? null : FfnSolveTask.readChosen(parts.dir(), iteration, parts.tensorPrefix(), k.gateName());
+        float[] out = FfnSolveTask.readChosen(parts.dir(), iteration, parts.tensorPrefix(), k.outName()); // (d, f)
+        return new Step(dense.withMatrices(in, gate, out), FfnSolveTask.readInverse(parts.dir(), iteration)); // M⁻¹ (f, f)
+      });
+    }
   }
 
   private static String format(Map<String, Double> terms) {
@@ -137,18 +197,17 @@ public final class FfnAlternation {
   }
 
   /**
-   * Σ of {@link FfnStatistics} over all states. Each task emits its partition's sums slice by slice, keyed by
-   * (component, offset); the slices are merged by key on the executors (shuffle without map-side combine, so a task
-   * holds one slice) and fetched one reduce partition at a time.
-   * Exact sums: the result does not depend on partitioning or merge order.
+   * One alternation's statistics and solves: each task emits its partition's sums slice by slice, keyed by
+   * (component, offset); the slices are merged by key (shuffle without map-side combine, so a task holds one slice)
+   * and routed to the two fits' partitions, whose tasks solve. Exact sums: the result does not depend on partitioning
+   * or merge order.
    */
-  FfnStatistics.Sums aggregate(JavaRDD<FfnState> states, FfnWeights ffn, long[] collected) {
-    FfnKind kind = ffn.kind();
-    int d = ffn.hidden();
-    int f = ffn.ffn();
-    int[] sizes = FfnStatistics.componentSizes(kind, d, f);
+  List<FfnSolveTask.Outcome> solve(int b, int iteration, boolean last, JavaRDD<FfnState> states, DenseFfn dense, Parts parts) {
+    FfnKind kind = dense.kind();
+    int d = dense.hidden();
+    int f = dense.ffn();
     long totalEntries = 0;
-    for (int size : sizes) {
+    for (int size : FfnStatistics.componentSizes(kind, d, f)) {
       totalEntries += size;
     }
     JavaPairRDD<Long, ExactSums> slices = states.mapPartitionsToPair(it -> {
@@ -157,27 +216,42 @@ public final class FfnAlternation {
       it.forEachRemaining(partition::add);
       return new SliceIterator(kind, d, f, partition);
     });
-    JavaRDD<Tuple2<Long, ExactSums>> merged = ExactSlices.reduceByKey(slices, ExactSlices.reducers(totalEntries)).rdd().toJavaRDD();
-    List<double[]> decoded = new ArrayList<>();
-    for (int size : sizes) {
-      decoded.add(new double[size]);
+    jsc.setJobDescription("sparkslim prune: block " + b + " sparsellm iteration " + iteration);
+    List<FfnSolveTask.Outcome> outcomes = ExactSlices.reduceByKey(slices, ExactSlices.reducers(totalEntries))
+        .partitionBy(new FitPartitioner())
+        .mapPartitions(new FfnSolveTask(solver, dense, b, iteration, last, parts.dir(), parts.tensorPrefix(), parts.outputDtype(),
+            parts.runId(), parts.fingerprint()))
+        .collect();
+    if (outcomes.size() != 2) {
+      throw new IllegalStateException("Block " + b + " sparsellm iteration " + iteration + ": " + outcomes.size() + " of 2 fits were solved");
     }
-    long[] received = new long[sizes.length]; // entries per component; keys are unique after the reduce
-    Iterator<Tuple2<Long, ExactSums>> fetched = merged.toLocalIterator();
-    while (fetched.hasNext()) {
-      Tuple2<Long, ExactSums> slice = fetched.next();
-      int component = (int) (slice._1() >>> 32);
-      int offset = (int) (slice._1() & 0xffffffffL);
-      slice._2().decodeInto(decoded.get(component), offset);
-      received[component] += slice._2().size();
-      collected[0] += (long) slice._2().size() * ExactSlices.BYTES_PER_ENTRY;
+    return outcomes;
+  }
+
+  /** The input fit's components to {@link FfnSolveTask#INPUT_PARTITION}, the output fit's and the objective to the other. */
+  static final class FitPartitioner extends Partitioner {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public int numPartitions() {
+      return 2;
     }
-    for (int c = 0; c < sizes.length; c++) {
-      if (received[c] != sizes[c]) { // every slice of every partition's sums is always emitted, so this is a bug, not user error
-        throw new IllegalStateException("Statistics component " + c + ": " + received[c] + " of " + sizes[c] + " entries reached the driver");
-      }
+
+    @Override
+    public int getPartition(Object key) {
+      int component = (int) ((Long) key >>> 32);
+      return component < FfnStatistics.INPUT_COMPONENTS ? FfnSolveTask.INPUT_PARTITION : FfnSolveTask.OUTPUT_PARTITION;
     }
-    return FfnStatistics.decode(kind, d, f, decoded);
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof FitPartitioner;
+    }
+
+    @Override
+    public int hashCode() {
+      return FitPartitioner.class.hashCode();
+    }
   }
 
   /**

@@ -25,7 +25,6 @@ import sparkslim.core.model.ModelSpec;
 import sparkslim.core.prune.LinearCensus;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
-import sparkslim.core.prune.PruneResult;
 import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
@@ -46,8 +45,8 @@ import sparkslim.jobs.spark.TaskThreads;
  *   <li>propagate: executors read the compressed block back from its shard and run the samples through it (weights
  *       rounded to the output dtype, as exported).</li>
  * </ol>
- * The driver holds no block: at most one tensor while it writes a shard (SparseLLM's FFN step is the exception: its
- * solver runs on the driver with the FFN's statistics and the dense block).
+ * The driver holds no block and no statistics: at most one tensor while it writes a shard. SparseLLM's FFN step
+ * ({@link FfnAlternation}) runs before the statistics: its solves are Spark tasks too, and write the FFN's part files.
  */
 public final class LayerSequentialDriver {
   /** Test hook: {@code -Dsparkslim.inject-failure-after-block=k} fails the run right after block k is written. */
@@ -153,16 +152,13 @@ public final class LayerSequentialDriver {
         Map<String, String> precomputed = new LinkedHashMap<>();
         List<FfnAlternation.Iteration> alternations = null;
         if (sparseLlm != null) { // the block-level step: the FFN's linears are solved together, then only measured below
-          DecoderBlock dense = DecoderBlock.of(spec, model.loadBlock(b));
-          FfnAlternation.Result ffn = new FfnAlternation(jsc, sparseLlm.solver(), sparseLlm.options(), log).run(b, samples, dense, sparseLlm.kind());
-          for (String linear : dense.linearNames()) {
+          FfnAlternation.Result ffn = new FfnAlternation(jsc, sparseLlm.solver(), sparseLlm.options(), log).run(b, samples, modelLocation,
+              DenseFfn.ofModel(modelLocation, b, spec, sparseLlm.kind()),
+              new FfnAlternation.Parts(partsDir.toString(), spec.blockPrefix(b), outputDtype, runId, fingerprint));
+          for (String linear : DecoderBlock.linearNames(spec)) {
             if (sparseLlm.kind().isFfnLinear(linear)) {
-              PruneResult r = ffnResult(ffn.step(), linear);
-              String name = spec.blockPrefix(b) + linear + ".weight";
-              TensorShardTable.writeStored(LinearSolveTask.partFile(partsDir.toString(), linear), List.of(TensorShardTable.stored(runId,
-                  fingerprint, b, new TensorShardTable.Entry(name, dense.tensors().get(linear + ".weight").shape(), outputDtype,
-                      TensorShardTable.roundTo(r.weights(), outputDtype), r.mask()))).iterator(), hadoopConf);
-              precomputed.put(linear, r.fallback() == null ? "" : r.fallback());
+              String fallback = ffn.fallback(linear);
+              precomputed.put(linear, fallback == null ? "" : fallback);
             }
           }
           alternations = ffn.iterations();
@@ -337,20 +333,6 @@ public final class LayerSequentialDriver {
       }
     }, hadoopConf);
     return census[0];
-  }
-
-  /** The final SparseLLM weights of one FFN linear, as a prune result (no solver loss of its own). */
-  private static PruneResult ffnResult(SparseLlmSolver.Step step, String linear) {
-    FfnKind kind = step.pruned().kind();
-    float[] w = linear.equals(kind.inName()) ? step.pruned().in() : linear.equals(kind.outName()) ? step.pruned().out() : step.pruned().gate();
-    java.util.BitSet mask = linear.equals(kind.inName()) ? step.inMask() : linear.equals(kind.outName()) ? step.outMask() : step.gateMask();
-    String fallback = null;
-    for (SparseLlmSolver.LinearStep ls : step.linears()) {
-      if (ls.linear().equals(linear)) {
-        fallback = ls.fallback();
-      }
-    }
-    return new PruneResult(w.clone(), mask, Double.NaN, mask.cardinality() / (double) w.length, fallback);
   }
 
   /**

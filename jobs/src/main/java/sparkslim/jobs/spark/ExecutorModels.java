@@ -34,6 +34,8 @@ public final class ExecutorModels {
   private static final Object LOCK = new Object();
   private static final Map<String, DecoderBlock> BLOCKS = new LinkedHashMap<>(4, 0.75f, true); // guarded by LOCK
   private static final Map<String, CausalLm> GLOBALS = new LinkedHashMap<>(); // guarded by LOCK
+  private static Object step; // guarded by LOCK
+  private static String stepKey; // guarded by LOCK
 
   private ExecutorModels() {}
 
@@ -107,10 +109,34 @@ public final class ExecutorModels {
     }
   }
 
-  /** Drops every cached block: a solve task needs its linear's statistics, not the blocks the statistics came from. */
+  /**
+   * A block-scoped object other than a block (a SparseLLM alternation's chosen FFN and M⁻¹), one per JVM: loaded
+   * once under the lock and kept until another key is asked for or {@link #releaseBlocks} is called.
+   */
+  @SuppressWarnings("unchecked")
+  public static <T> T step(String key, Supplier<T> load) {
+    synchronized (LOCK) {
+      if (key.equals(stepKey)) {
+        return (T) step;
+      }
+      step = null; // make room first
+      stepKey = null;
+      T loaded = load.get();
+      step = loaded;
+      stepKey = key;
+      return loaded;
+    }
+  }
+
+  /**
+   * Drops every cached block and the cached {@link #step}: a solve task needs its linear's statistics, not the blocks
+   * the statistics came from.
+   */
   public static void releaseBlocks() {
     synchronized (LOCK) {
       BLOCKS.clear();
+      step = null;
+      stepKey = null;
     }
   }
 
@@ -153,6 +179,8 @@ public final class ExecutorModels {
       BLOCKS.clear();
       GLOBALS.clear();
       DIRECTORIES.clear();
+      step = null;
+      stepKey = null;
     }
   }
 }
