@@ -51,23 +51,43 @@ public final class CalibrationWindows {
     Path path = new Path(location);
     try {
       FileSystem fs = path.getFileSystem(conf);
-      FileStatus status;
-      try {
-        status = fs.getFileStatus(path);
-      } catch (FileNotFoundException e) {
-        throw new SparkslimException("Calibration windows file " + path + " does not exist (expected a safetensors file with tensor '"
-            + TENSOR + "', a Parquet file or a directory of *.parquet files)");
+      Located windows = locate(fs, path);
+      if (windows == null) {
+        throw new SparkslimException("Calibration windows file " + path + " does not exist (expected " + EXPECTED + ")");
       }
-      if (status.isDirectory()) {
-        return ParquetTokenRows.readDirectory(fs, status.getPath(), vocabSize, conf);
-      }
-      if (startsWithParquetMagic(fs, status)) {
-        return ParquetTokenRows.read(List.of(status.getPath()), vocabSize, conf);
-      }
-      return readSafetensors(fs, status.getPath(), vocabSize);
+      Path file = windows.status().getPath();
+      return switch (windows.format()) {
+        case PARQUET_DIRECTORY -> ParquetTokenRows.readDirectory(fs, file, vocabSize, conf);
+        case PARQUET_FILE -> ParquetTokenRows.read(List.of(file), vocabSize, conf);
+        case SAFETENSORS -> readSafetensors(fs, file, vocabSize);
+      };
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot read calibration windows from " + path, e);
     }
+  }
+
+  /** What a windows location may hold. */
+  public static final String EXPECTED = "a safetensors file with tensor '" + TENSOR + "', a Parquet file or a directory of *.parquet files";
+
+  /** How the windows at a location are stored. */
+  public enum Format { SAFETENSORS, PARQUET_FILE, PARQUET_DIRECTORY }
+
+  /** A windows location that exists, and its format. */
+  public record Located(FileStatus status, Format format) {}
+
+  /**
+   * The windows location {@code path} and its format (a directory is read as Parquet files, a file by its magic bytes as
+   * Parquet, else as safetensors), or null if nothing is there: the one place that decides how windows are read.
+   */
+  public static Located locate(FileSystem fs, Path path) throws IOException {
+    FileStatus status;
+    try {
+      status = fs.getFileStatus(path);
+    } catch (FileNotFoundException e) {
+      return null;
+    }
+    Format format = status.isDirectory() ? Format.PARQUET_DIRECTORY : startsWithParquetMagic(fs, status) ? Format.PARQUET_FILE : Format.SAFETENSORS;
+    return new Located(status, format);
   }
 
   /** True if the file starts with Parquet's magic bytes (else it is read as safetensors). */

@@ -8,40 +8,21 @@ import sparkslim.core.linalg.GramSlices;
  * Built from the exact sums of a {@link HessianAccumulator} or from the merged slices of the statistics pipeline; both
  * decode the same exact totals, so a linear's statistics are bitwise the same whichever way they were summed.
  */
-public final class InputStatistics {
+public record InputStatistics(int inFeatures, double[] packed, long numSamples, long numTokens) {
   /** SparseGPT's factor in H = (2 / numSamples)·Σ XᵀX: the Hessian of the squared error ‖W·Xᵀ‖². */
   private static final double HESSIAN_SCALE = 2.0;
 
-  private final int inFeatures;
-  private final double[] packed; // (inFeatures·(inFeatures + 1)/2): upper triangle of Σ XᵀX, row by row
-  private final long numSamples;
-  private final long numTokens;
-
   /**
-   * @param packed Σ XᵀX, packed upper triangle (row i holds columns i … inFeatures − 1); not copied
+   * @param inFeatures the width of the linear's input
+   * @param packed (inFeatures·(inFeatures + 1)/2) Σ XᵀX, packed upper triangle (row i holds columns i … inFeatures − 1); not copied
+   * @param numSamples calibration sequences (not tokens): SparseGPT normalises by it, as upstream SparseGPT and llm-compressor do
+   * @param numTokens calibration tokens
    */
-  public InputStatistics(int inFeatures, double[] packed, long numSamples, long numTokens) {
+  public InputStatistics {
     if (packed.length != GramSlices.packedSize(inFeatures)) {
       throw new IllegalArgumentException("Input statistics of width " + inFeatures + " need " + GramSlices.packedSize(inFeatures)
           + " packed entries, got " + packed.length);
     }
-    this.inFeatures = inFeatures;
-    this.packed = packed;
-    this.numSamples = numSamples;
-    this.numTokens = numTokens;
-  }
-
-  public int inFeatures() {
-    return inFeatures;
-  }
-
-  /** Number of calibration sequences (not tokens): SparseGPT normalises by it, as upstream SparseGPT and llm-compressor do. */
-  public long numSamples() {
-    return numSamples;
-  }
-
-  public long numTokens() {
-    return numTokens;
   }
 
   /** (Σ XᵀX)[c, c] = ‖X_c‖², Wanda's column norm squared. */

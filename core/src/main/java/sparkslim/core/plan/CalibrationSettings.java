@@ -1,13 +1,11 @@
 package sparkslim.core.plan;
 
-import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -87,16 +85,14 @@ public record CalibrationSettings(String text, String windows, int numSamples, i
     Path path = new Path(windows);
     try {
       FileSystem fs = path.getFileSystem(conf);
-      FileStatus status;
-      try {
-        status = fs.getFileStatus(path);
-      } catch (FileNotFoundException e) {
-        throw new SparkslimException("'" + key + "' is set to " + windows + ", which does not exist: expected a safetensors file with tensor '"
-            + CalibrationWindows.TENSOR + "', a Parquet file or a directory of *.parquet files");
+      CalibrationWindows.Located located = CalibrationWindows.locate(fs, path);
+      if (located == null) {
+        throw new SparkslimException("'" + key + "' is set to " + windows + ", which does not exist: expected " + CalibrationWindows.EXPECTED);
       }
-      if (status.isDirectory() || sparkslim.core.calib.CalibrationWindows.startsWithParquetMagic(fs, status)) {
+      if (located.format() != CalibrationWindows.Format.SAFETENSORS) {
         return;
       }
+      FileStatus status = located.status();
       SafetensorsFile file;
       try {
         file = SafetensorsFile.open(fs, status.getPath());

@@ -79,6 +79,9 @@ public final class SparkSessions {
     // records). Our records are large arrays (hidden states, slices of statistics), so a reset after each one keeps a
     // shuffle writer from holding a second copy of everything it wrote.
     conf.setIfMissing("spark.serializer.objectStreamReset", "1");
+    // Our tasks are long (a block's statistics, a linear's solve) and read their input from the files or a shuffle:
+    // waiting up to 3 s per locality level for a busy executor (Spark's default) only leaves another one idle.
+    conf.setIfMissing("spark.locality.wait", "0s");
     if (master.startsWith("local")) {
       conf.setIfMissing("spark.ui.enabled", "false");
       conf.setIfMissing("spark.driver.host", "127.0.0.1");
