@@ -2,8 +2,8 @@ package sparkslim.core.bench;
 
 import java.util.Locale;
 import java.util.SplittableRandom;
+import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.prune.MaskStructure;
-import sparkslim.core.prune.PruneResult;
 import sparkslim.core.prune.SparseGptSolver;
 
 /**
@@ -32,7 +32,7 @@ public final class SparseGptBenchmark {
     }
     double peak = ForwardBenchmark.sgemmGflops();
     long t0 = System.nanoTime();
-    PruneResult r = new SparseGptSolver(sparsity, MaskStructure.UNSTRUCTURED, blockSize, SparseGptSolver.DEFAULT_DAMPENING_FRACTION)
+    CompressedLinear.Masked r = new SparseGptSolver(sparsity, MaskStructure.UNSTRUCTURED, blockSize, SparseGptSolver.DEFAULT_DAMPENING_FRACTION)
         .solve(w, rows, cols, h);
     double seconds = (System.nanoTime() - t0) / 1e9;
     double n = cols;

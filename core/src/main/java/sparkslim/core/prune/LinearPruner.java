@@ -3,6 +3,8 @@ package sparkslim.core.prune;
 import java.io.Serializable;
 import sparkslim.core.calib.HessianAccumulator;
 import sparkslim.core.calib.InputStatistics;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.compress.LinearSolver;
 
 /**
  * Prunes one linear layer with the configured method, from its weight and the statistics of its input, and measures
@@ -37,7 +39,7 @@ public final class LinearPruner implements Serializable {
   }
 
   /** w: (rows, cols) row-major HuggingFace weight; stats: statistics of the layer's input (cols wide). */
-  public PruneResult prune(float[] w, int rows, int cols, InputStatistics stats) {
+  public CompressedLinear prune(float[] w, int rows, int cols, InputStatistics stats) {
     return prune(w, rows, cols, stats, null);
   }
 
@@ -46,37 +48,25 @@ public final class LinearPruner implements Serializable {
    * Hessian and its contents are lost (SparseGPT factors it in place): the caller reuses it afterwards, e.g. for
    * {@link InputStatistics#gramInto}, so a solve holds one full cols×cols matrix.
    */
-  public PruneResult prune(float[] w, int rows, int cols, InputStatistics stats, double[] scratch) {
-    switch (method) {
-      case MAGNITUDE:
-        return new MagnitudeSolver(sparsity, maskStructure).solve(w, rows, cols);
-      case WANDA:
-        return new WandaSolver(sparsity, maskStructure).solve(w, rows, cols, columnNorms(stats));
-      case SPARSEGPT:
-      case SPARSELLM: // SparseLLM prunes attention with SparseGPT (docs/sparsellm.md §1.1 step 3.2); its FFNs go through SparseLlmSolver
-        return sparseGpt().solveConsumingHessian(w, rows, cols, scratch == null ? stats.hessian() : stats.hessianInto(scratch));
-      default:
-        throw new IllegalStateException(method.name());
-    }
+  public CompressedLinear prune(float[] w, int rows, int cols, InputStatistics stats, double[] scratch) {
+    return solver().solve(w, rows, cols, stats, scratch);
+  }
+
+  /**
+   * The per-linear solver of {@code pruning.method}. SparseLLM prunes attention with SparseGPT (docs/sparsellm.md §1.1
+   * step 3.2); its FFNs go through the block-level SparseLlmSolver.
+   */
+  public LinearSolver solver() {
+    return switch (method) {
+      case MAGNITUDE -> new MagnitudeSolver(sparsity, maskStructure);
+      case WANDA -> new WandaSolver(sparsity, maskStructure);
+      case SPARSEGPT, SPARSELLM -> sparseGpt();
+    };
   }
 
   /** As {@link #prune(float[], int, int, InputStatistics)} from a single-JVM accumulator. */
-  public PruneResult prune(float[] w, int rows, int cols, HessianAccumulator stats) {
+  public CompressedLinear prune(float[] w, int rows, int cols, HessianAccumulator stats) {
     return prune(w, rows, cols, stats.statistics());
-  }
-
-  /** Wanda's ‖X_c‖₂ per input column: the square root of the diagonal of ΣXᵀX (over all calibration tokens). */
-  static double[] columnNorms(InputStatistics stats) {
-    int n = stats.inFeatures();
-    double[] norms = new double[n];
-    for (int c = 0; c < n; c++) {
-      norms[c] = Math.sqrt(stats.diagonal(c));
-    }
-    return norms;
-  }
-
-  static double[] columnNorms(HessianAccumulator stats) {
-    return columnNorms(stats.statistics());
   }
 
   /** Rows of ΔW per BLAS call in {@link #reconstructionLoss}: bounds the fp64 scratch to about 32 MB. */

@@ -2,6 +2,9 @@ package sparkslim.core.prune;
 
 import java.util.Arrays;
 import java.util.BitSet;
+import sparkslim.core.calib.InputStatistics;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.compress.LinearSolver;
 
 /**
  * Magnitude pruning, the SparseGPT repository's {@code --gmp} baseline (identical in SparseLLM): per weight matrix,
@@ -13,9 +16,10 @@ import java.util.BitSet;
  * <p>N:M (Wanda's {@code prune_magnitude}; the SparseGPT repository has none): in every row, in each group of M
  * consecutive input columns, the N smallest |W| are pruned (ties: lowest column first). The sparsity is ignored.
  *
- * <p>No calibration data, no weight update; {@link PruneResult#loss()} is NaN.
+ * <p>No calibration data, no weight update; {@link CompressedLinear#loss()} is NaN.
  */
-public final class MagnitudeSolver {
+public final class MagnitudeSolver implements LinearSolver {
+  private static final long serialVersionUID = 1L;
   private final double sparsity;
   private final MaskStructure maskStructure;
 
@@ -29,12 +33,18 @@ public final class MagnitudeSolver {
     this.maskStructure = maskStructure;
   }
 
+  /** {@link #solve(float[], int, int)}: magnitude pruning reads no statistics. */
+  @Override
+  public CompressedLinear.Masked solve(float[] w, int rows, int cols, InputStatistics stats, double[] scratch) {
+    return solve(w, rows, cols);
+  }
+
   /**
    * Prunes a copy of {@code w}; the input is not modified.
    *
    * @param w (rows, cols) row-major weights, rows = outFeatures, cols = inFeatures
    */
-  public PruneResult solve(float[] w, int rows, int cols) {
+  public CompressedLinear.Masked solve(float[] w, int rows, int cols) {
     Masks.checkWeights(w, rows, cols, maskStructure);
     float[] magnitude = new float[w.length]; // (rows, cols), |W|
     for (int i = 0; i < w.length; i++) {
@@ -56,7 +66,7 @@ public final class MagnitudeSolver {
     }
     float[] pruned = w.clone();
     Masks.zeroMasked(pruned, mask);
-    return PruneResult.of(pruned, mask, Double.NaN);
+    return CompressedLinear.Masked.of(pruned, mask, Double.NaN);
   }
 
   public double sparsity() {

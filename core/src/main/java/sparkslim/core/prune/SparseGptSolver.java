@@ -3,6 +3,9 @@ package sparkslim.core.prune;
 import java.util.BitSet;
 import org.bytedeco.javacpp.FloatPointer;
 import sparkslim.core.SparkslimException;
+import sparkslim.core.calib.InputStatistics;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.compress.LinearSolver;
 import sparkslim.core.linalg.Blas;
 import sparkslim.core.linalg.Lapack;
 
@@ -24,16 +27,16 @@ import sparkslim.core.linalg.Lapack;
  *
  * <p>The unstructured mask is chosen once per block on the already error-compensated block W1:
  * score = W1²/diag(U1)², thr = sort(score.flatten())[⌊numel·s⌋], mask = score ≤ thr. So ⌊rows·B·s⌋ + 1 entries
- * (plus ties) are pruned per block: the reference behaviour, kept; {@link PruneResult#sparsity()} reports the
+ * (plus ties) are pruned per block: the reference behaviour, kept; {@link CompressedLinear.Masked#sparsity()} reports the
  * actual fraction. Deviation: at s = 0 nothing is pruned (the reference rule would prune one entry per block).
  * N:M: at every block column i with i % M == 0, the N smallest scores of W1[:, i:i+M] in each row (ties: lowest
  * column first); the sparsity is ignored.
  *
  * <p>The Hessian and its inverse are fp64 here (the reference: fp32); the column loop is fp32 as in the reference.
- * {@link PruneResult#loss()} is the reference's Σ (w − q)²/d²/2. Since W − Q = Err·U and U·H·Uᵀ = I, it equals
+ * {@link CompressedLinear#loss()} is the reference's Σ (w − q)²/d²/2. Since W − Q = Err·U and U·H·Uᵀ = I, it equals
  * ½·tr(ΔW·H·ΔWᵀ) for the damped H exactly (up to rounding); with H = (2/n)·Σ XᵀX that is ‖ΔW·Xᵀ‖²_F / n.
  */
-public final class SparseGptSolver implements java.io.Serializable {
+public final class SparseGptSolver implements LinearSolver {
   private static final long serialVersionUID = 1L;
   /** Columns per block (the reference's {@code blocksize}). */
   public static final int DEFAULT_BLOCK_SIZE = 128;
@@ -86,6 +89,12 @@ public final class SparseGptSolver implements java.io.Serializable {
     this.zeroDeadColumns = zeroDeadColumns;
   }
 
+  /** {@link #solveConsumingHessian} with H = (2 / numSamples)·Σ XᵀX, built in {@code scratch} when given. */
+  @Override
+  public CompressedLinear.Masked solve(float[] w, int rows, int cols, InputStatistics stats, double[] scratch) {
+    return solveConsumingHessian(w, rows, cols, scratch == null ? stats.hessian() : stats.hessianInto(scratch));
+  }
+
   /**
    * Prunes a copy of {@code weights}; neither input is modified.
    *
@@ -93,7 +102,7 @@ public final class SparseGptSolver implements java.io.Serializable {
    * @param hessian (cols, cols) row-major, full symmetric, already normalised (e.g. HessianAccumulator.finish())
    * @throws SparkslimException if the damped Hessian is not positive definite
    */
-  public PruneResult solve(float[] weights, int rows, int cols, double[] hessian) {
+  public CompressedLinear.Masked solve(float[] weights, int rows, int cols, double[] hessian) {
     checkHessian(hessian, cols);
     return solveConsumingHessian(weights, rows, cols, hessian.clone());
   }
@@ -109,7 +118,7 @@ public final class SparseGptSolver implements java.io.Serializable {
    * As {@link #solve}, but damps and factors {@code hessian} in place: the caller gives up the array, and no copy of
    * it is made (at f = 11008 that saves 0.97 GB of heap).
    */
-  public PruneResult solveConsumingHessian(float[] weights, int rows, int cols, double[] hessian) {
+  public CompressedLinear.Masked solveConsumingHessian(float[] weights, int rows, int cols, double[] hessian) {
     Masks.checkWeights(weights, rows, cols, maskStructure);
     checkHessian(hessian, cols);
     float[] w = weights.clone(); // (rows, cols)
@@ -144,7 +153,7 @@ public final class SparseGptSolver implements java.io.Serializable {
       }
       wNative.position(0).get(w);
     }
-    return PruneResult.of(w, mask, loss);
+    return CompressedLinear.Masked.of(w, mask, loss);
   }
 
   /**

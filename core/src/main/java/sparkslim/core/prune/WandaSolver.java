@@ -2,12 +2,15 @@ package sparkslim.core.prune;
 
 import java.util.Arrays;
 import java.util.BitSet;
+import sparkslim.core.calib.InputStatistics;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.compress.LinearSolver;
 
 /**
  * Wanda (Sun et al. 2023, "A Simple and Effective Pruning Approach for Large Language Models", arXiv 2306.11695,
  * locuslab {@code prune_wanda} with {@code use_variant} off): the metric M_rc = |W_rc|·‖X_c‖ (eq. 1 of the paper)
  * is ranked within each output row; a stable ascending sort prunes the first ⌊cols·s⌋ entries of every row, so the
- * sparsity is exact per row. There is no weight update; {@link PruneResult#loss()} is NaN.
+ * sparsity is exact per row. There is no weight update; {@link CompressedLinear#loss()} is NaN.
  *
  * <p>N:M: in every row, in each group of M consecutive input columns, the N entries with the smallest metric are
  * pruned (ties: lowest column first). The sparsity is ignored.
@@ -15,7 +18,8 @@ import java.util.BitSet;
  * <p>The metric is computed in fp32, as in the reference ({@code torch.abs(W) * torch.sqrt(scaler_row)}), from
  * the norms of {@link LinearPruner#columnNorms} (the square root of the diagonal of ΣXᵀX).
  */
-public final class WandaSolver {
+public final class WandaSolver implements LinearSolver {
+  private static final long serialVersionUID = 1L;
   private static final int COLUMN_BITS = 32;
   private static final long COLUMN_MASK = 0xFFFF_FFFFL;
 
@@ -32,13 +36,29 @@ public final class WandaSolver {
     this.maskStructure = maskStructure;
   }
 
+  /** {@link #solve(float[], int, int, double[])} with ‖X_c‖₂ = √(Σ XᵀX)[c, c] over all calibration tokens. */
+  @Override
+  public CompressedLinear.Masked solve(float[] w, int rows, int cols, InputStatistics stats, double[] scratch) {
+    return solve(w, rows, cols, columnNorms(stats));
+  }
+
+  /** Wanda's ‖X_c‖₂ per input column: the square root of the diagonal of ΣXᵀX (over all calibration tokens). */
+  static double[] columnNorms(InputStatistics stats) {
+    int n = stats.inFeatures();
+    double[] norms = new double[n];
+    for (int c = 0; c < n; c++) {
+      norms[c] = Math.sqrt(stats.diagonal(c));
+    }
+    return norms;
+  }
+
   /**
    * Prunes a copy of {@code w}; the inputs are not modified.
    *
    * @param w (rows, cols) row-major weights, rows = outFeatures, cols = inFeatures
    * @param columnNorms (cols) input norms ‖X_c‖ (any positive common factor gives the same mask)
    */
-  public PruneResult solve(float[] w, int rows, int cols, double[] columnNorms) {
+  public CompressedLinear.Masked solve(float[] w, int rows, int cols, double[] columnNorms) {
     Masks.checkWeights(w, rows, cols, maskStructure);
     if (columnNorms.length != cols) {
       throw new IllegalArgumentException("Cannot prune with Wanda: weights have " + cols + " input columns but the column norms have "
@@ -61,7 +81,7 @@ public final class WandaSolver {
     }
     float[] pruned = w.clone();
     Masks.zeroMasked(pruned, mask);
-    return PruneResult.of(pruned, mask, Double.NaN);
+    return CompressedLinear.Masked.of(pruned, mask, Double.NaN);
   }
 
   /**

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
+import sparkslim.core.compress.CompressedLinear;
 
 /** {@link MagnitudeSolver}: the reference's per-matrix threshold, N:M groups, s = 0, input checks. */
 class MagnitudeSolverTest {
@@ -21,7 +22,7 @@ class MagnitudeSolverTest {
   void prunesEverythingAtOrBelowThePerMatrixThreshold(double sparsity) {
     float[] w = PruneFixtures.randomWeights(ROWS, COLS, 21);
     float[] original = w.clone();
-    PruneResult result = new MagnitudeSolver(sparsity, MaskStructure.UNSTRUCTURED).solve(w, ROWS, COLS);
+    CompressedLinear.Masked result = new MagnitudeSolver(sparsity, MaskStructure.UNSTRUCTURED).solve(w, ROWS, COLS);
     assertArrayEquals(original, w, "input not modified");
     PruneFixtures.assertMaskedAreZero(result, ROWS, COLS);
 
@@ -52,7 +53,7 @@ class MagnitudeSolverTest {
   @Test
   void zeroSparsityLeavesWeightsUnchanged() {
     float[] w = PruneFixtures.randomWeights(ROWS, COLS, 22);
-    PruneResult result = new MagnitudeSolver(0, MaskStructure.UNSTRUCTURED).solve(w, ROWS, COLS);
+    CompressedLinear.Masked result = new MagnitudeSolver(0, MaskStructure.UNSTRUCTURED).solve(w, ROWS, COLS);
     assertArrayEquals(w, result.weights());
     assertTrue(result.mask().isEmpty());
     assertEquals(0, result.sparsity(), 0.0);
@@ -62,7 +63,7 @@ class MagnitudeSolverTest {
   @CsvSource({"2, 4", "4, 8", "1, 4"})
   void nOfMPrunesTheSmallestInEachGroup(int n, int m) {
     float[] w = PruneFixtures.randomWeights(ROWS, COLS, 23);
-    PruneResult result = new MagnitudeSolver(0.9, MaskStructure.nOfM(n, m)).solve(w, ROWS, COLS);
+    CompressedLinear.Masked result = new MagnitudeSolver(0.9, MaskStructure.nOfM(n, m)).solve(w, ROWS, COLS);
     PruneFixtures.assertNOfM(result, ROWS, COLS, n, m);
     for (int r = 0; r < ROWS; r++) {
       for (int g = 0; g < COLS; g += m) {

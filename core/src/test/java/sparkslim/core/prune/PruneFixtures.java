@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.util.BitSet;
 import java.util.Random;
 import sparkslim.core.calib.HessianAccumulator;
+import sparkslim.core.compress.CompressedLinear;
 
 /** Random weights and calibration inputs with a fixed seed, and the invariants every solver must keep. */
 final class PruneFixtures {
@@ -68,7 +69,7 @@ final class PruneFixtures {
       System.arraycopy(x, s * perSample, sample, 0, perSample);
       hessian.add(sample, tokensPerSample);
     }
-    return new Calibration(numSamples, tokensPerSample, inFeatures, x, hessian.finish(), LinearPruner.columnNorms(hessian));
+    return new Calibration(numSamples, tokensPerSample, inFeatures, x, hessian.finish(), WandaSolver.columnNorms(hessian.statistics()));
   }
 
   /** tr(ΔW·H·ΔWᵀ) with ΔW = w − q, in fp64: the layer-wise reconstruction error the solvers minimise. */
@@ -106,7 +107,7 @@ final class PruneFixtures {
   }
 
   /** Masked entries are exactly 0, the sparsity field matches the mask, and the mask lies inside the matrix. */
-  static void assertMaskedAreZero(PruneResult result, int rows, int cols) {
+  static void assertMaskedAreZero(CompressedLinear.Masked result, int rows, int cols) {
     BitSet mask = result.mask();
     assertEquals(-1, mask.nextSetBit(rows * cols), "mask bit beyond the matrix");
     for (int i = mask.nextSetBit(0); i >= 0; i = mask.nextSetBit(i + 1)) {
@@ -116,7 +117,7 @@ final class PruneFixtures {
   }
 
   /** Exactly {@code n} pruned entries, and each of them zero, in every group of m consecutive columns of each row. */
-  static void assertNOfM(PruneResult result, int rows, int cols, int n, int m) {
+  static void assertNOfM(CompressedLinear.Masked result, int rows, int cols, int n, int m) {
     for (int r = 0; r < rows; r++) {
       for (int g = 0; g < cols; g += m) {
         int pruned = 0;

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import sparkslim.core.SparkslimException;
+import sparkslim.core.compress.CompressedLinear;
 
 /**
  * {@link SparseGptSolver}: a hand-computed example, agreement with a slow unblocked fp64 implementation written here
@@ -29,7 +30,7 @@ class SparseGptSolverTest {
   void handComputedTwoColumnExample() {
     float[] w = {1f, 3f};
     double[] h = {2, 1, 1, 2};
-    PruneResult oneOfTwo = new SparseGptSolver(0.5, MaskStructure.nOfM(1, 2), 2, 0).solve(w, 1, 2, h);
+    CompressedLinear.Masked oneOfTwo = new SparseGptSolver(0.5, MaskStructure.nOfM(1, 2), 2, 0).solve(w, 1, 2, h);
     assertEquals(0f, oneOfTwo.weights()[0], 0f);
     assertEquals(3.5f, oneOfTwo.weights()[1], 1e-6f);
     assertEquals("{0}", oneOfTwo.mask().toString());
@@ -38,7 +39,7 @@ class SparseGptSolverTest {
 
     // Unstructured 50% of 2 entries: thr = sorted(score)[⌊2·0.5⌋] = 18 prunes both (the reference's "+1").
     // Column 1 is then pruned at its compensated value 3.5 with d = 1/√2: loss += 3.5²·2/2 = 12.25.
-    PruneResult half = new SparseGptSolver(0.5, MaskStructure.UNSTRUCTURED, 2, 0).solve(w, 1, 2, h);
+    CompressedLinear.Masked half = new SparseGptSolver(0.5, MaskStructure.UNSTRUCTURED, 2, 0).solve(w, 1, 2, h);
     assertArrayEquals(new float[] {0f, 0f}, half.weights());
     assertEquals(1.0, half.sparsity(), 0.0);
     assertEquals(13.0, half.loss(), 1e-5);
@@ -53,13 +54,13 @@ class SparseGptSolverTest {
     double[] h = PruneFixtures.calibration(cols, 8, 32, 42).hessian();
     MaskStructure structure = n == 0 ? MaskStructure.UNSTRUCTURED : MaskStructure.nOfM(n, m);
     Reference expected = Reference.prune(w, rows, cols, h, sparsity, n, m, SparseGptSolver.DEFAULT_DAMPENING_FRACTION);
-    PruneResult actual = new SparseGptSolver(sparsity, structure, cols, SparseGptSolver.DEFAULT_DAMPENING_FRACTION).solve(w, rows, cols, h);
+    CompressedLinear.Masked actual = new SparseGptSolver(sparsity, structure, cols, SparseGptSolver.DEFAULT_DAMPENING_FRACTION).solve(w, rows, cols, h);
     assertEquals(expected.mask, actual.mask());
     assertClose(expected.weights, actual.weights(), 1e-4);
     assertEquals(expected.loss, actual.loss(), 1e-4 * expected.loss);
     if (n != 0) {
       // N:M does not depend on the block size: the lazy batch update (sgemm) must give the same result
-      PruneResult blocked = new SparseGptSolver(sparsity, structure, 16, SparseGptSolver.DEFAULT_DAMPENING_FRACTION).solve(w, rows, cols, h);
+      CompressedLinear.Masked blocked = new SparseGptSolver(sparsity, structure, 16, SparseGptSolver.DEFAULT_DAMPENING_FRACTION).solve(w, rows, cols, h);
       assertEquals(expected.mask, blocked.mask());
       assertClose(expected.weights, blocked.weights(), 1e-4);
     }
@@ -71,7 +72,7 @@ class SparseGptSolverTest {
     double sparsity = 0.5;
     float[] w = PruneFixtures.randomWeights(rows, cols, 43);
     double[] h = PruneFixtures.calibration(cols, 4, 2 * cols, 44).hessian();
-    PruneResult result = new SparseGptSolver(sparsity, MaskStructure.UNSTRUCTURED, blockSize, 0.01).solve(w, rows, cols, h);
+    CompressedLinear.Masked result = new SparseGptSolver(sparsity, MaskStructure.UNSTRUCTURED, blockSize, 0.01).solve(w, rows, cols, h);
     PruneFixtures.assertMaskedAreZero(result, rows, cols);
     int numBlocks = 0;
     for (int i1 = 0; i1 < cols; i1 += blockSize) {
@@ -96,7 +97,7 @@ class SparseGptSolverTest {
     int cols = 256;
     float[] w = PruneFixtures.randomWeights(rows, cols, 45);
     double[] h = PruneFixtures.calibration(cols, 4, 128, 46).hessian();
-    PruneResult result = new SparseGptSolver(0.5, MaskStructure.nOfM(n, m)).solve(w, rows, cols, h);
+    CompressedLinear.Masked result = new SparseGptSolver(0.5, MaskStructure.nOfM(n, m)).solve(w, rows, cols, h);
     PruneFixtures.assertNOfM(result, rows, cols, n, m);
   }
 
@@ -110,7 +111,7 @@ class SparseGptSolverTest {
     int cols = 256;
     PruneFixtures.Calibration calibration = PruneFixtures.calibration(cols, 8, 128, 47);
     float[] w = PruneFixtures.randomWeights(rows, cols, 48);
-    PruneResult result = new SparseGptSolver(0.5, MaskStructure.UNSTRUCTURED, 64, NEAR_ZERO_DAMPENING)
+    CompressedLinear.Masked result = new SparseGptSolver(0.5, MaskStructure.UNSTRUCTURED, 64, NEAR_ZERO_DAMPENING)
         .solve(w, rows, cols, calibration.hessian());
     double viaHessian = 0.5 * PruneFixtures.hessianError(w, result.weights(), rows, cols, calibration.hessian());
     double viaOutputs = PruneFixtures.outputError(w, result.weights(), rows, cols, calibration.x(), calibration.numTokens())
@@ -146,14 +147,14 @@ class SparseGptSolverTest {
     assertEquals(0.0, h[dead * cols + dead], 0.0);
     float[] w = PruneFixtures.randomWeights(rows, cols, 52);
     for (MaskStructure structure : new MaskStructure[] {MaskStructure.UNSTRUCTURED, MaskStructure.nOfM(2, 4)}) {
-      PruneResult result = new SparseGptSolver(0.5, structure, 32, 0.01, true).solve(w, rows, cols, h);
+      CompressedLinear.Masked result = new SparseGptSolver(0.5, structure, 32, 0.01, true).solve(w, rows, cols, h);
       for (int r = 0; r < rows; r++) {
         assertEquals(0f, result.weights()[r * cols + dead], 0f, structure + ": row " + r);
       }
       assertTrue(Double.isFinite(result.loss()));
       PruneFixtures.assertMaskedAreZero(result, rows, cols);
       // default: the dead column's weights are kept unless the mask prunes them, and nothing fails
-      PruneResult kept = new SparseGptSolver(0.5, structure, 32, 0.01).solve(w, rows, cols, h);
+      CompressedLinear.Masked kept = new SparseGptSolver(0.5, structure, 32, 0.01).solve(w, rows, cols, h);
       assertTrue(Double.isFinite(kept.loss()));
       PruneFixtures.assertMaskedAreZero(kept, rows, cols);
       for (int r = 0; r < rows; r++) {
@@ -181,7 +182,7 @@ class SparseGptSolverTest {
   void zeroSparsityPrunesNothing() {
     float[] w = PruneFixtures.randomWeights(16, 64, 55);
     double[] h = PruneFixtures.calibration(64, 4, 64, 56).hessian();
-    PruneResult result = new SparseGptSolver(0, MaskStructure.UNSTRUCTURED).solve(w, 16, 64, h);
+    CompressedLinear.Masked result = new SparseGptSolver(0, MaskStructure.UNSTRUCTURED).solve(w, 16, 64, h);
     assertTrue(result.mask().isEmpty());
     assertArrayEquals(w, result.weights());
     assertEquals(0, result.loss(), 0.0);

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
+import sparkslim.core.compress.CompressedLinear;
 
 /** {@link WandaSolver}: exact per-row sparsity on |W|·‖X_c‖, stable ties, N:M groups, s = 0. */
 class WandaSolverTest {
@@ -24,7 +25,7 @@ class WandaSolverTest {
     float[] original = w.clone();
     double[] norms = PruneFixtures.calibration(COLS, 4, 16, 32).columnNorms();
     double[] normsCopy = norms.clone();
-    PruneResult result = new WandaSolver(sparsity, MaskStructure.UNSTRUCTURED).solve(w, ROWS, COLS, norms);
+    CompressedLinear.Masked result = new WandaSolver(sparsity, MaskStructure.UNSTRUCTURED).solve(w, ROWS, COLS, norms);
     assertArrayEquals(original, w);
     assertArrayEquals(normsCopy, norms);
     PruneFixtures.assertMaskedAreZero(result, ROWS, COLS);
@@ -55,7 +56,7 @@ class WandaSolverTest {
     Arrays.fill(w, 1f);
     double[] norms = new double[8];
     Arrays.fill(norms, 2.0);
-    PruneResult result = new WandaSolver(0.5, MaskStructure.UNSTRUCTURED).solve(w, 1, 8, norms);
+    CompressedLinear.Masked result = new WandaSolver(0.5, MaskStructure.UNSTRUCTURED).solve(w, 1, 8, norms);
     assertEquals("{0, 1, 2, 3}", result.mask().toString());
     assertArrayEquals(new float[] {0, 0, 0, 0, 1, 1, 1, 1}, result.weights());
   }
@@ -64,7 +65,7 @@ class WandaSolverTest {
   void zeroSparsityLeavesWeightsUnchanged() {
     float[] w = PruneFixtures.randomWeights(ROWS, COLS, 33);
     double[] norms = PruneFixtures.calibration(COLS, 2, 8, 34).columnNorms();
-    PruneResult result = new WandaSolver(0, MaskStructure.UNSTRUCTURED).solve(w, ROWS, COLS, norms);
+    CompressedLinear.Masked result = new WandaSolver(0, MaskStructure.UNSTRUCTURED).solve(w, ROWS, COLS, norms);
     assertArrayEquals(w, result.weights());
     assertTrue(result.mask().isEmpty());
   }
@@ -74,7 +75,7 @@ class WandaSolverTest {
   void nOfMPrunesTheSmallestMetricInEachGroup(int n, int m) {
     float[] w = PruneFixtures.randomWeights(ROWS, COLS, 35);
     double[] norms = PruneFixtures.calibration(COLS, 2, 8, 36).columnNorms();
-    PruneResult result = new WandaSolver(0.5, MaskStructure.nOfM(n, m)).solve(w, ROWS, COLS, norms);
+    CompressedLinear.Masked result = new WandaSolver(0.5, MaskStructure.nOfM(n, m)).solve(w, ROWS, COLS, norms);
     PruneFixtures.assertNOfM(result, ROWS, COLS, n, m);
     for (int r = 0; r < ROWS; r++) {
       for (int g = 0; g < COLS; g += m) {

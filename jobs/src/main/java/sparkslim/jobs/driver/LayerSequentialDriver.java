@@ -172,7 +172,7 @@ public final class LayerSequentialDriver {
           var statistics = LinearStatistics.compute(samples, modelLocation, b, new ArrayList<>(shapes.values()), killHook);
           statistics.count(); // runs the statistics stages on their own, so their time is measured apart from the solves
           ts = System.nanoTime();
-          solved = new ArrayList<>(statistics.mapPartitions(new LinearSolveTask(modelLocation, b, shapes, pruner, maskStructure, outputDtype,
+          solved = new ArrayList<>(statistics.mapPartitions(new LinearSolveTask(modelLocation, b, shapes, pruner.solver(), maskStructure, outputDtype,
               partsDir.toString(), runId, fingerprint, precomputed, killHook)).collect());
         } finally {
           if (killHook != null) {

@@ -10,6 +10,8 @@ import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.function.FlatMapFunction;
 import scala.Tuple2;
 import sparkslim.core.calib.InputStatistics;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.compress.LinearSolver;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.linalg.GramSlices;
@@ -17,7 +19,6 @@ import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.prune.LinearCensus;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
-import sparkslim.core.prune.PruneResult;
 import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.TaskThreads;
 
@@ -38,7 +39,7 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
   private final String modelLocation;
   private final int block;
   private final Map<String, LinearStatistics.LinearShape> shapes;
-  private final LinearPruner pruner;
+  private final LinearSolver solver;
   private final MaskStructure maskStructure;
   private final DType outputDtype;
   private final String partsDir;
@@ -47,13 +48,13 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
   private final Map<String, String> precomputed; // linear -> fallback tag (may be "") of a weight a block-level step wrote
   private final ExecutorKillHook killHook; // test hook, null unless a test asks for it
 
-  public LinearSolveTask(String modelLocation, int block, Map<String, LinearStatistics.LinearShape> shapes, LinearPruner pruner,
+  public LinearSolveTask(String modelLocation, int block, Map<String, LinearStatistics.LinearShape> shapes, LinearSolver solver,
                   MaskStructure maskStructure, DType outputDtype, String partsDir, String runId, String fingerprint,
                   Map<String, String> precomputed, ExecutorKillHook killHook) {
     this.modelLocation = modelLocation;
     this.block = block;
     this.shapes = shapes;
-    this.pruner = pruner;
+    this.solver = solver;
     this.maskStructure = maskStructure;
     this.outputDtype = outputDtype;
     this.partsDir = partsDir;
@@ -119,7 +120,7 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
       solverLoss = Double.NaN;
       fallback = precomputed.get(linear).isEmpty() ? null : precomputed.get(linear);
     } else {
-      PruneResult r = pruner.prune(w, shape.rows(), shape.cols(), stats, full);
+      CompressedLinear r = solver.solve(w, shape.rows(), shape.cols(), stats, full);
       rounded = TensorShardTable.roundTo(r.weights(), outputDtype);
       solverLoss = r.loss();
       fallback = r.fallback();

@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.function.Supplier;
-import sparkslim.core.prune.PruneResult;
+import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.prune.SparseGptSolver;
 
 /**
@@ -139,7 +139,7 @@ public final class SparseLlmSolver implements java.io.Serializable {
    */
   private Chosen prune(String linear, float[] w, int rows, int cols, Supplier<double[]> hessian, LeastSquaresSums sums, float[] bias, int rowOffset,
                        double weight, Chosen previous) {
-    PruneResult r = sparseGpt.solveConsumingHessian(w, rows, cols, hessian.get()); // a fresh H per call: damping never compounds
+    CompressedLinear.Masked r = sparseGpt.solveConsumingHessian(w, rows, cols, hessian.get()); // a fresh H per call: damping never compounds
     if (previous == null) {
       return new Chosen(r.weights(), r.mask(), new LinearStep(linear, Double.NaN, weight * sums.residual(r.weights(), bias, rowOffset,
           rowOffset + rows), true, r.loss(), r.fallback()));

@@ -12,9 +12,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.linalg.ExactSums;
 import sparkslim.core.prune.MaskStructure;
-import sparkslim.core.prune.PruneResult;
 import sparkslim.core.prune.SparseGptSolver;
 
 /**
@@ -58,8 +58,8 @@ class SparseLlmSolverTest {
       FfnStatistics.Sums sums = sums(dense, states);
       SparseLlmOptions options = SparseLlmOptions.defaults(kind);
       SparseLlmSolver.Step step = new SparseLlmSolver(options, SPARSE_GPT).step(0, sums, dense, null);
-      PruneResult in = SPARSE_GPT.solve(dense.in(), FFN, HIDDEN, sums.input().hessian());
-      PruneResult out = SPARSE_GPT.solve(dense.out(), HIDDEN, FFN, sums.output().hessian());
+      CompressedLinear.Masked in = SPARSE_GPT.solve(dense.in(), FFN, HIDDEN, sums.input().hessian());
+      CompressedLinear.Masked out = SPARSE_GPT.solve(dense.out(), HIDDEN, FFN, sums.output().hessian());
       assertArrayEquals(in.weights(), step.pruned().in(), 0f, kind + " in");
       assertArrayEquals(out.weights(), step.pruned().out(), 0f, kind + " out");
       if (kind == FfnKind.LLAMA_SWIGLU) {

@@ -1,0 +1,101 @@
+package sparkslim.core.compress;
+
+import java.util.BitSet;
+
+/**
+ * What a per-linear solver ({@link LinearSolver}) makes of one linear layer: the one result type the driver, the part
+ * and shard files and the exporter handle, whatever the method. A linear is kept {@link Dense}, {@link Masked}
+ * (pruned: magnitude, Wanda, SparseGPT, SparseLLM) or {@link Quantized} (integer codes with per-group scales).
+ * Every variant gives the fp32 weights the layer computes with ({@link #weights()}), so evaluation and propagation
+ * need not know which it is; a writer that stores the compressed form switches over the variants.
+ */
+public sealed interface CompressedLinear {
+  /** (outFeatures, inFeatures) row-major fp32 weights as the layer computes with them (dequantized for {@link Quantized}). */
+  float[] weights();
+
+  /** Pruned entries (bit {@code row·inFeatures + col} set = pruned, and that weight is exactly 0), or null if none are. */
+  BitSet mask();
+
+  /** The solver's own loss estimate, NaN if it measures none. */
+  double loss();
+
+  /** A short tag if the solver fell back to another method (e.g. {@code "identity-hessian"}), else null. */
+  String fallback();
+
+  /** True if the solver fell back to another method; {@link #fallback()} says which. */
+  default boolean usedFallback() {
+    return fallback() != null;
+  }
+
+  /** A linear kept as it was (e.g. outside 'pruning.layers'). */
+  record Dense(float[] weights) implements CompressedLinear {
+    @Override
+    public BitSet mask() {
+      return null;
+    }
+
+    @Override
+    public double loss() {
+      return 0;
+    }
+
+    @Override
+    public String fallback() {
+      return null;
+    }
+  }
+
+  /**
+   * A pruned linear. The arrays are not copied: the solver hands over fresh ones.
+   *
+   * @param weights (outFeatures, inFeatures) pruned weights; every entry in {@code mask} is exactly 0
+   * @param mask pruned entries, bit {@code row·inFeatures + col} set = pruned
+   * @param loss SparseGPT: Σ (w − q)²/d²/2 over all entries (kept ones add 0) as in the reference, which equals
+   *     ½·tr(ΔW·H·ΔWᵀ) for the damped Hessian H, i.e. ‖ΔW·Xᵀ‖²_F / numSamples for H = (2 / numSamples)·Σ XᵀX and
+   *     negligible dampening. Magnitude and Wanda measure no loss: NaN.
+   * @param sparsity the fraction of entries pruned, {@code mask.cardinality() / (outFeatures·inFeatures)}
+   */
+  record Masked(float[] weights, BitSet mask, double loss, double sparsity, String fallback) implements CompressedLinear {
+    /** A result without fallback, the sparsity computed from the mask. */
+    public static Masked of(float[] weights, BitSet mask, double loss) {
+      return new Masked(weights, mask, loss, (double) mask.cardinality() / weights.length, null);
+    }
+  }
+
+  /**
+   * A linear quantized per group of {@code groupSize} consecutive input columns (groupSize = inFeatures: per output
+   * channel): w[r, c] = scale[r, g]·(code[r, c] − zeroPoint[r, g]) with g = c / groupSize (docs/depth_quant.md;
+   * compressed-tensors' group strategy). Symmetric quantization has no zero points.
+   *
+   * @param codes (rows, cols) integer codes in [−2^(bits−1), 2^(bits−1) − 1] (symmetric) or [0, 2^bits − 1]
+   * @param scales (rows, cols / groupSize)
+   * @param zeroPoints (rows, cols / groupSize), or null for symmetric
+   * @param mask pruned entries kept at code = zero point (a sparse model quantized afterwards), or null
+   */
+  record Quantized(int rows, int cols, int bits, int groupSize, int[] codes, float[] scales, int[] zeroPoints, BitSet mask, double loss,
+                   String fallback) implements CompressedLinear {
+    public Quantized {
+      if (bits < 1 || bits > 8 || groupSize < 1 || cols % groupSize != 0 || codes.length != (long) rows * cols
+          || scales.length != (long) rows * (cols / groupSize) || (zeroPoints != null && zeroPoints.length != scales.length)) {
+        throw new IllegalArgumentException("Inconsistent quantized linear (" + rows + ", " + cols + "), " + bits + " bits, group "
+            + groupSize + ": " + codes.length + " codes, " + scales.length + " scales, "
+            + (zeroPoints == null ? "no" : String.valueOf(zeroPoints.length)) + " zero points");
+      }
+    }
+
+    /** The dequantized fp32 weights (rows, cols), a new array. */
+    @Override
+    public float[] weights() {
+      int groups = cols / groupSize;
+      float[] w = new float[codes.length]; // (rows, cols)
+      for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+          int g = r * groups + c / groupSize;
+          int zero = zeroPoints == null ? 0 : zeroPoints[g];
+          w[r * cols + c] = scales[g] * (codes[r * cols + c] - zero);
+        }
+      }
+      return w;
+    }
+  }
+}
