@@ -23,11 +23,13 @@ import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
 import sparkslim.core.config.ConfigLoader;
 import sparkslim.core.depth.BlockImportance;
+import sparkslim.core.SparkslimException;
 import sparkslim.core.depth.DepthCriterion;
 import sparkslim.core.depth.DepthMode;
 import sparkslim.core.depth.DepthPlanner;
 import sparkslim.core.depth.DepthRound;
 import sparkslim.core.depth.ShortenedModel;
+import sparkslim.core.eval.EvalMode;
 import sparkslim.core.eval.EvalTexts;
 import sparkslim.core.depth.BlockScoreTable;
 import sparkslim.core.io.DType;
@@ -41,6 +43,7 @@ import sparkslim.jobs.driver.BlockImportanceScorer;
 import sparkslim.jobs.driver.CalibrationSource;
 import sparkslim.jobs.driver.EvalSource;
 import sparkslim.jobs.spark.PerplexityEvaluator;
+import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.SparkSessions;
 
 /**
@@ -82,14 +85,26 @@ public final class DepthPruneJob {
     String runId = run.runId();
     run.log("run %s: remove %d of %d blocks of %s by %s (%s), protected %s, %s", runId, numBlocks, numLayers, modelPath, criterion.configName(),
         mode.configName(), protectedBlocks, windows.isEmpty() ? "no calibration" : windows.size() + " calibration windows of " + windows.get(0).length);
-    CausalLm lm = model.loadModel();
+    String master = SparkSessions.resolveMaster(config.string(ConfigKey.SPARK_MASTER).trim());
+    EvalMode.Decision decision = plan.eval().mode().decide(model.spec().parameterCount() * Float.BYTES, SparkSessions.executorMemoryBytes(master));
+    boolean streamed = decision.mode() == EvalMode.STREAMED;
+    run.log("%s", decision.logLine());
+    if (streamed && criterion == DepthCriterion.TAYLOR) {
+      throw new SparkslimException("'" + ConfigKey.DEPTH_CRITERION.key() + "' is taylor, whose backward pass needs the whole model in each "
+          + "executor, but the model runs streamed (" + decision.reason() + "): use depth.criterion=ppl or magnitude, which stream, "
+          + "or give the executors more memory ('spark.executor.memory') and set '" + ConfigKey.EVAL_MODE.key() + "=in-memory'");
+    }
+    // streamed: the driver reads no weights but one block at a time (magnitude), the executors read them from the files
+    CausalLm lm = streamed ? null : model.loadModel();
+    String location = model.root().toString();
 
-    run.onSpark(outputPath, config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
+    run.onSpark(outputPath, master, config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
       Path scoresDir = new Path(out.root(), "scores"); // written in place, round by round: a rerun resumes from them
       int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
           : 2 * jsc.defaultParallelism();
-      Broadcast<CausalLm> broadcast = jsc.broadcast(lm);
-      BlockImportanceScorer scorer = new BlockImportanceScorer(jsc, broadcast, windows, partitions);
+      Broadcast<CausalLm> broadcast = streamed ? null : jsc.broadcast(lm);
+      BlockImportanceScorer scorer = streamed ? BlockImportanceScorer.streamed(jsc, location, numLayers, windows, partitions)
+          : new BlockImportanceScorer(jsc, broadcast, windows, partitions);
       List<DepthRound> rounds = new ArrayList<>();
       List<Boolean> resumed = new ArrayList<>();
       List<Integer> removed = new ArrayList<>();
@@ -103,7 +118,7 @@ public final class DepthPruneJob {
           resumed.add(true);
         } else {
           jsc.setJobGroup("round-" + r, "sparkslim depth-prune: " + criterion.configName() + " round " + r, false);
-          round = score(r, criterion, scorer, lm, removed, protectedBlocks, mode == DepthMode.ONE_SHOT ? numBlocks : 1);
+          round = score(r, criterion, scorer, model, lm, removed, protectedBlocks, mode == DepthMode.ONE_SHOT ? numBlocks : 1);
           BlockScoreTable.write(file, runId, fingerprint, criterion.configName(), round, protectedBlocks, hadoopConf);
           run.log("round %d: %s order %s, removes %s (%.1fs)", r, criterion.configName(), round.order(), round.removed(), round.seconds());
           resumed.add(false);
@@ -115,7 +130,9 @@ public final class DepthPruneJob {
         rounds.add(round);
         removed.addAll(round.removed());
       }
-      broadcast.destroy();
+      if (broadcast != null) {
+        broadcast.destroy();
+      }
       List<Integer> kept = new ArrayList<>();
       for (int b = 0; b < numLayers; b++) {
         if (!removed.contains(b)) {
@@ -134,16 +151,17 @@ public final class DepthPruneJob {
       metadata.put("calibration_sha256", windowsSha);
       metadata.put("source_model", modelPath);
       metadata.put("run_id", runId);
-      ShortenedModel.export(model, lm, kept, dtype, out.fileSystem(), out.staged("model"), metadata);
-      CausalLm shortened = ShortenedModel.inMemory(lm, kept, dtype);
+      Path staged = out.staged("model");
+      ShortenedModel.export(model, kept, dtype, out.fileSystem(), staged, metadata);
       long tExported = System.nanoTime();
 
       report.put("model", modelPath);
       report.put("output_dtype", dtype.hfName());
       report.put("num_hidden_layers_before", numLayers);
       report.put("num_hidden_layers_after", kept.size());
-      report.put("parameters_before", ShortenedModel.parameters(lm, allBlocks(numLayers)));
-      report.put("parameters_after", ShortenedModel.parameters(lm, kept));
+      report.put("parameters_before", ShortenedModel.parameters(model.spec(), allBlocks(numLayers)));
+      report.put("parameters_after", ShortenedModel.parameters(model.spec(), kept));
+      report.put("eval_mode", decision.mode().configName());
       depthReport(report.putObject("depth"), criterion, mode, numBlocks, protectedBlocks, rounds, resumed, removed, kept);
       ObjectNode calibration = report.putObject("calibration");
       calibration.put("windows", windows.size());
@@ -153,8 +171,17 @@ public final class DepthPruneJob {
       ObjectNode evalAfter = report.putObject("eval");
       if (evalTexts != null) {
         int evalPartitions = Math.min(evalTexts.windows().size(), 2 * jsc.defaultParallelism());
-        List<PerplexityEvaluator.WindowResult> before = PerplexityEvaluator.evaluate(jsc, lm, evalTexts, evalPartitions);
-        List<PerplexityEvaluator.WindowResult> after = PerplexityEvaluator.evaluate(jsc, shortened, evalTexts, evalPartitions);
+        List<PerplexityEvaluator.WindowResult> before;
+        List<PerplexityEvaluator.WindowResult> after;
+        if (streamed) { // the shortened model is read back from the staged export, as a user would load it
+          String exported = out.fileSystem().makeQualified(staged).toString();
+          before = PerplexityEvaluator.evaluateStreamed(jsc, location, numLayers, evalTexts, evalPartitions, m -> run.log("eval before: %s", m));
+          after = PerplexityEvaluator.evaluateStreamed(jsc, exported, kept.size(), evalTexts, evalPartitions, m -> run.log("eval after: %s", m));
+          ExecutorModels.clear(); // local mode ran the tasks in this JVM: drop what they cached
+        } else {
+          before = PerplexityEvaluator.evaluate(jsc, lm, evalTexts, evalPartitions);
+          after = PerplexityEvaluator.evaluate(jsc, ShortenedModel.inMemory(lm, kept, dtype), evalTexts, evalPartitions);
+        }
         PerplexityEvaluator.report(evalBefore, evalTexts, before);
         PerplexityEvaluator.report(evalAfter, evalTexts, after);
         for (int t = 0; t < evalTexts.names().size(); t++) {
@@ -174,11 +201,12 @@ public final class DepthPruneJob {
   }
 
   /** Scores the blocks still in the model and picks the {@code take} least important unprotected ones. */
-  private static DepthRound score(int round, DepthCriterion criterion, BlockImportanceScorer scorer, CausalLm lm, List<Integer> removed,
-                                  Set<Integer> protectedBlocks, int take) {
+  private static DepthRound score(int round, DepthCriterion criterion, BlockImportanceScorer scorer, ModelDirectory model, CausalLm lm,
+                                  List<Integer> removed, Set<Integer> protectedBlocks, int take) {
     long start = System.nanoTime();
+    int numLayers = model.spec().numLayers();
     List<Integer> remaining = new ArrayList<>();
-    for (int b = 0; b < lm.numBlocks(); b++) {
+    for (int b = 0; b < numLayers; b++) {
       if (!removed.contains(b)) {
         remaining.add(b);
       }
@@ -193,9 +221,11 @@ public final class DepthPruneJob {
         scores = scorer.taylor(skip);
         break;
       case MAGNITUDE:
-        double[] magnitude = new double[lm.numBlocks()];
+        double[] magnitude = new double[numLayers];
         java.util.Arrays.fill(magnitude, Double.NaN);
-        remaining.forEach(b -> magnitude[b] = BlockImportance.magnitude(lm.blocks().get(b)));
+        // streamed: one block at a time from the files (the driver's only weights)
+        remaining.forEach(b -> magnitude[b] = BlockImportance.magnitude(lm != null ? lm.blocks().get(b)
+            : sparkslim.core.model.DecoderBlock.of(model.spec(), model.loadBlock(b))));
         scores = new BlockImportanceScorer.Scores(magnitude, Double.NaN);
         break;
       default:

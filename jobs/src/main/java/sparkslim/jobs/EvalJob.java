@@ -37,8 +37,7 @@ public final class EvalJob {
   record Settings(String modelPath, List<String> texts, int seqlen, int maxWindows, int partitions, EvalMode mode, String outputPath,
                   String master, String appName) {
     static Settings from(EvalPlan p, Config c) {
-      EvalMode mode = EvalMode.parse(c.string(ConfigKey.EVAL_MODE), ConfigKey.EVAL_MODE.key());
-      return new Settings(p.model().path(), p.eval().texts(), p.eval().seqlen(), p.eval().maxWindows(), p.eval().partitions(), mode,
+      return new Settings(p.model().path(), p.eval().texts(), p.eval().seqlen(), p.eval().maxWindows(), p.eval().partitions(), p.eval().mode(),
           p.output().path(), p.spark().master(), p.spark().appName());
     }
   }

@@ -85,7 +85,7 @@ public final class PruneJob {
     List<int[]> windows = CalibrationSource.windows(plan.calibration(), model, hadoopConf);
     EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
     String fingerprint = plan.fingerprint(model.root().toString());
-    EvalMode evalMode = EvalMode.parse(config.string(ConfigKey.EVAL_MODE), ConfigKey.EVAL_MODE.key());
+    EvalMode evalMode = plan.eval().mode();
     String runId = run.runId();
     run.log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
         sparsity, mask, modelPath, windows.size(), windows.get(0).length, dtype);

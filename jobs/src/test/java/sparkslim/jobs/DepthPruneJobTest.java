@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -178,6 +179,41 @@ class DepthPruneJobTest {
     assertArrayEquals(a, c);
     TestSupport.assertSameModel(one, cluster);
     System.out.println(criterion + " scores identical on local[1], local[2] (5 partitions), local-cluster[2,1,1024]: " + java.util.Arrays.toString(a));
+  }
+
+  /**
+   * The streamed mode (the driver holds no model; executors read one block at a time) gives the in-memory scores,
+   * removals, exported bytes and eval PPL to the last bit: PPL iteratively (rounds skip the removed blocks), magnitude.
+   */
+  @Test
+  void streamedMatchesInMemory() throws Exception {
+    TestSupport.ensureSparkHome();
+    String[] ppl = {"--depth.criterion=ppl", "--depth.num-blocks=2", "--depth.protect=none", "--depth.mode=iterative",
+        goldenWindows("tiny-llama-imdb"), "--calibration.num-samples=4", "--calibration.seqlen=64",
+        "--eval.texts=" + TestSupport.data("imdb.eval.txt"), "--eval.max-windows=2"};
+    String[] magnitude = {"--depth.criterion=magnitude", "--depth.num-blocks=3", "--depth.protect=none"};
+    for (String[] common : List.of(ppl, magnitude)) {
+      Path inMemory = tmp.resolve("in-memory-" + common[0].substring(common[0].indexOf('=') + 1));
+      Path streamed = tmp.resolve("streamed-" + common[0].substring(common[0].indexOf('=') + 1));
+      assertEquals(0, TestSupport.sparkslim(TestSupport.concat(depthArgs("tiny-llama-imdb", inMemory, common), "--eval.mode=in-memory")));
+      assertEquals(0, TestSupport.sparkslim(TestSupport.concat(depthArgs("tiny-llama-imdb", streamed, common), "--eval.mode=streamed",
+          "--spark.master=local-cluster[2,1,1024]")));
+      JsonNode a = TestSupport.readJson(inMemory.resolve("report.json"));
+      JsonNode b = TestSupport.readJson(streamed.resolve("report.json"));
+      assertEquals("in-memory", a.get("eval_mode").asText());
+      assertEquals("streamed", b.get("eval_mode").asText());
+      assertEquals(withoutSeconds(a.get("depth").get("rounds")), withoutSeconds(b.get("depth").get("rounds")), "scores of every round");
+      assertEquals(a.get("depth").get("removed"), b.get("depth").get("removed"));
+      assertEquals(a.get("eval"), b.get("eval"));
+      assertEquals(a.get("eval_before"), b.get("eval_before"));
+      TestSupport.assertSameModel(inMemory, streamed);
+    }
+  }
+
+  private static JsonNode withoutSeconds(JsonNode rounds) {
+    JsonNode copy = rounds.deepCopy();
+    copy.forEach(r -> ((com.fasterxml.jackson.databind.node.ObjectNode) r).remove("seconds"));
+    return copy;
   }
 
   /** Iterative removal re-scores the shortened model; a failure after round 0 resumes at round 1 with identical output. */

@@ -120,6 +120,8 @@ class SettingsTableTest {
         row(depth, "depth.criterion", "--depth.criterion=fisher"),
         row(depth, "depth.criterion", "--depth.criterion="),
         row(depth, "depth.mode", "--depth.mode=greedy"),
+        row(depth, "depth.criterion", "--depth.criterion=taylor", "--eval.mode=streamed"),
+        row(depth, "eval.mode", "--eval.mode=layered"),
         row(depth, "depth.protect", "--depth.protect=0,1,8"),
         row(depth, "depth.protect", "--depth.protect=0,L-12"),
         row(depth, "depth.protect", "--depth.protect=first"),

@@ -13,6 +13,7 @@ import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelExporter;
+import sparkslim.core.model.ModelSpec;
 import sparkslim.core.model.Tensor;
 
 /**
@@ -28,15 +29,20 @@ public final class ShortenedModel {
 
   private ShortenedModel() {}
 
-  /** Writes the shortened model directory; {@code metadata} goes under {@link #METADATA_KEY} next to the kept indices. */
-  public static void export(ModelDirectory source, CausalLm lm, List<Integer> kept, DType dtype, FileSystem fs, Path dir,
-                            Map<String, Object> metadata) {
+  /**
+   * Writes the shortened model directory, reading each tensor from the source files when its turn comes (one tensor in
+   * memory at a time, whatever the model's size); {@code metadata} goes under {@link #METADATA_KEY} next to the kept
+   * indices.
+   */
+  public static void export(ModelDirectory source, List<Integer> kept, DType dtype, FileSystem fs, Path dir, Map<String, Object> metadata) {
+    ModelSpec spec = source.spec();
+    int numLayers = spec.numLayers();
     Map<String, Object> updates = new LinkedHashMap<>();
     updates.put("num_hidden_layers", kept.size());
     JsonNode config = source.configJson();
     for (String key : PER_LAYER_KEYS) {
       JsonNode perLayer = config.get(key);
-      if (perLayer != null && perLayer.isArray() && perLayer.size() == lm.numBlocks()) {
+      if (perLayer != null && perLayer.isArray() && perLayer.size() == numLayers) {
         List<JsonNode> subset = new ArrayList<>();
         kept.forEach(b -> subset.add(perLayer.get(b)));
         updates.put(key, subset);
@@ -44,11 +50,16 @@ public final class ShortenedModel {
     }
     Map<String, Object> record = new LinkedHashMap<>();
     record.put("kept_layers", kept);
-    record.put("source_num_hidden_layers", lm.numBlocks());
+    record.put("source_num_hidden_layers", numLayers);
     record.putAll(metadata);
     updates.put(METADATA_KEY, record);
-    ModelExporter.export(source, kept.size(), i -> lm.blocks().get(kept.get(i)).tensors(), dtype, fs, dir, ModelExporter.DEFAULT_MAX_SHARD_BYTES,
-        updates);
+    ModelExporter.exportEncoded(source, kept.size(), i -> {
+      String prefix = spec.blockPrefix(kept.get(i)); // output block i is source block kept[i]
+      Map<String, ModelExporter.Encoded> tensors = new LinkedHashMap<>();
+      spec.blockTensorShapes().forEach((name, shape) -> tensors.put(name, new ModelExporter.Encoded(shape,
+          () -> TensorShardTable.encode(source.tensor(prefix + name, shape).data(), dtype))));
+      return tensors;
+    }, dtype, fs, dir, ModelExporter.DEFAULT_MAX_SHARD_BYTES, updates);
   }
 
   /** The model {@link #export} writes, as it loads back: the kept blocks, every tensor rounded to {@code dtype}. */
@@ -64,16 +75,23 @@ public final class ShortenedModel {
     return new CausalLm(lm.spec(), globals, blocks);
   }
 
-  /** Parameters of a model with the given blocks: globals (a tied head counted once) plus every block tensor. */
-  public static long parameters(CausalLm lm, List<Integer> blocks) {
+  /** Parameters of a model with the given blocks, from config.json's shapes: globals (a tied head counted once) plus every block tensor. */
+  public static long parameters(ModelSpec spec, List<Integer> blocks) {
     long n = 0;
-    for (Tensor t : lm.globals().values()) {
-      n += t.data().length;
+    for (long[] shape : spec.globalTensorShapes().values()) {
+      n += numel(shape);
     }
-    for (int b : blocks) {
-      for (Tensor t : lm.blocks().get(b).tensors().values()) {
-        n += t.data().length;
-      }
+    long perBlock = 0;
+    for (long[] shape : spec.blockTensorShapes().values()) {
+      perBlock += numel(shape);
+    }
+    return n + perBlock * blocks.size();
+  }
+
+  private static long numel(long[] shape) {
+    long n = 1;
+    for (long d : shape) {
+      n *= d;
     }
     return n;
   }

@@ -4,6 +4,7 @@ import java.util.List;
 import sparkslim.core.SparkslimException;
 import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
+import sparkslim.core.eval.EvalMode;
 import sparkslim.core.model.ModelSpec;
 
 /**
@@ -13,8 +14,9 @@ import sparkslim.core.model.ModelSpec;
  * @param seqlen tokens per window, at least 2 (one prediction needs two tokens)
  * @param maxWindows at most this many windows per text; 0 = all
  * @param partitions Spark partitions of the windows; 0 = automatic
+ * @param mode how the model is run: in memory, streamed block by block, or decided from the executors' memory
  */
-public record EvalSettings(List<String> texts, int seqlen, int maxWindows, int partitions) {
+public record EvalSettings(List<String> texts, int seqlen, int maxWindows, int partitions, EvalMode mode) {
   public EvalSettings {
     texts = List.copyOf(texts);
   }
@@ -32,7 +34,8 @@ public record EvalSettings(List<String> texts, int seqlen, int maxWindows, int p
     int seqlen = Values.atLeast(c, ConfigKey.EVAL_SEQLEN, 2, "");
     int maxWindows = Values.atLeast(c, ConfigKey.EVAL_MAX_WINDOWS, 0, "(0 = all windows)");
     int partitions = Values.atLeast(c, ConfigKey.EVAL_PARTITIONS, 0, "(0 = automatic)");
-    return new EvalSettings(texts, seqlen, maxWindows, partitions);
+    EvalMode mode = EvalMode.parse(c.string(ConfigKey.EVAL_MODE), ConfigKey.EVAL_MODE.key());
+    return new EvalSettings(texts, seqlen, maxWindows, partitions, mode);
   }
 
   /** True when {@code eval.texts} names at least one file. */
