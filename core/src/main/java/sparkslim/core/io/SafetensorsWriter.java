@@ -87,20 +87,11 @@ public final class SafetensorsWriter {
     void write(TensorHeader header, OutputStream out) throws IOException;
   }
 
+  /** Writes one file of the given tensors, in name order (the one writer below: {@link #writeFileStreaming}). */
   public static void writeFile(FileSystem fs, Path path, List<Tensor> tensors, Map<String, String> metadata) {
-    Map<String, Tensor> ordered = new TreeMap<>();
-    for (Tensor t : tensors) {
-      ordered.put(t.name(), t);
-    }
-    byte[] prefix = headerPrefix(ordered.values().stream().map(Tensor::header).toList(), metadata);
-    try (FSDataOutputStream out = fs.create(path, true)) {
-      out.write(prefix);
-      for (Tensor t : ordered.values()) {
-        writeData(out, t);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("Cannot write " + path, e);
-    }
+    Map<String, Tensor> byName = new java.util.HashMap<>();
+    tensors.forEach(t -> byName.put(t.name(), t));
+    writeFileStreaming(fs, path, tensors.stream().map(Tensor::header).toList(), metadata, (h, out) -> writeData(out, byName.get(h.name())));
   }
 
   /**
@@ -227,22 +218,30 @@ public final class SafetensorsWriter {
     out.write(buf.array(), 0, buf.position());
   }
 
-  /** Collects tensors and writes them as HuggingFace shards of at most {@code maxShardBytes} each. */
+  /**
+   * Collects tensors and writes them as HuggingFace shards of at most {@code maxShardBytes} each: a
+   * {@link StreamingSharded} whose data source is the collected tensors (an encoded tensor's bytes are fetched when its
+   * turn comes).
+   */
   public static final class Sharded {
-    private final ShardPlan<Tensor> plan;
+    private final StreamingSharded streaming;
+    private final Map<String, Tensor> tensors = new java.util.HashMap<>();
 
     public Sharded(long maxShardBytes) {
-      this.plan = new ShardPlan<>(maxShardBytes);
+      this.streaming = new StreamingSharded(maxShardBytes);
     }
 
     public Sharded add(Tensor t) {
-      plan.add(t, t.byteSize());
+      if (tensors.put(t.name(), t) != null) {
+        throw new IllegalArgumentException("Tensor '" + t.name() + "' is added twice");
+      }
+      streaming.add(t.header());
       return this;
     }
 
     /** Writes the shards (and an index when there is more than one) into {@code dir}; returns the file names. */
     public List<String> write(FileSystem fs, Path dir) {
-      return plan.write(fs, dir, Tensor::header, (path, shard) -> writeFile(fs, path, shard, SHARD_METADATA));
+      return streaming.write(fs, dir, (h, out) -> writeData(out, tensors.get(h.name())));
     }
   }
 
