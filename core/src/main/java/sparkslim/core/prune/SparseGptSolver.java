@@ -140,8 +140,10 @@ public final class SparseGptSolver implements LinearSolver {
       h[i * cols + i] += damp;
     }
     float[] a = reversedFp32(h, cols);
-    h = null; // the fp64 Hessian is no longer needed: let it go before the factorisation allocates U
+    h = null; // the fp64 Hessian is no longer needed: let it go (both references) before the factorisation allocates U
+    hessian = null;
     float[] u = upperCholeskyOfInverse(a, cols); // (cols, cols), hInv = Uᵀ·U
+    a = null; // now U (reversed in place)
 
     BitSet mask = new BitSet(w.length);
     double loss = 0;
@@ -250,7 +252,7 @@ public final class SparseGptSolver implements LinearSolver {
     return a;
   }
 
-  /** U with H⁻¹ = Uᵀ·U, from {@code a} = P·H·P in fp32 (overwritten). */
+  /** U with H⁻¹ = Uᵀ·U, from {@code a} = P·H·P in fp32: computed in {@code a}, which is returned. */
   private float[] upperCholeskyOfInverse(float[] a, int cols) {
     int n = cols;
     checkCholesky(Lapack.choleskyLower(a, n)); // a = L̃
@@ -258,14 +260,17 @@ public final class SparseGptSolver implements LinearSolver {
     if (info != 0) {
       throw new IllegalStateException("LAPACK strtri failed with info " + info + " on a " + n + "×" + n + " Cholesky factor");
     }
-    float[] u = new float[n * n]; // (n, n), U = P·L̃⁻¹·P, upper triangular
-    for (int i = 0; i < n; i++) {
-      int src = (n - 1 - i) * n + (n - 1);
-      for (int j = i; j < n; j++) {
-        u[i * n + j] = a[src - j];
-      }
+    // U = P·L̃⁻¹·P, upper triangular: u[i·n + j] = a[(n−1−i)·n + (n−1−j)] = a[n² − 1 − (i·n + j)], i.e. the array
+    // reversed, done in place (no second n×n array); then its lower triangle, LAPACK's untouched input, is zeroed
+    for (int lo = 0, hi = n * n - 1; lo < hi; lo++, hi--) {
+      float t = a[lo];
+      a[lo] = a[hi];
+      a[hi] = t;
     }
-    return u;
+    for (int i = 1; i < n; i++) {
+      java.util.Arrays.fill(a, i * n, i * n + i, 0f);
+    }
+    return a; // (n, n), U
   }
 
   private void checkCholesky(int info) {
