@@ -152,8 +152,7 @@ public final class FfnSolveTask implements FlatMapFunction<Iterator<Tuple2<Long,
 
   /** The previous alternation's choice for {@code linear}, from its directory. */
   private SparseLlmSolver.Chosen previous(Configuration conf, String linear) {
-    TensorShardTable.Stored s = TensorShardTable.read(LinearSolveTask.partFile(stepDir(partsDir, iteration - 1).toString(), linear), conf)
-        .get(tensorPrefix + linear + ".weight");
+    TensorShardTable.Stored s = readStep(partsDir, iteration - 1, tensorPrefix, linear, conf);
     return new SparseLlmSolver.Chosen(s.values(), s.mask(), null);
   }
 
@@ -202,7 +201,12 @@ public final class FfnSolveTask implements FlatMapFunction<Iterator<Tuple2<Long,
 
   /** The fp32 weight alternation {@code iteration} chose for {@code linear}. */
   static float[] readChosen(String partsDir, int iteration, String tensorPrefix, String linear) {
-    return TensorShardTable.read(LinearSolveTask.partFile(stepDir(partsDir, iteration).toString(), linear), new Configuration())
-        .get(tensorPrefix + linear + ".weight").values();
+    return readStep(partsDir, iteration, tensorPrefix, linear, new Configuration()).values();
+  }
+
+  /** What alternation {@code iteration} wrote for {@code linear}: its fp32 weight and mask. */
+  private static TensorShardTable.Stored readStep(String partsDir, int iteration, String tensorPrefix, String linear, Configuration conf) {
+    return TensorShardTable.read(LinearSolveTask.partFile(stepDir(partsDir, iteration).toString(), linear), conf)
+        .get(tensorPrefix + linear + ".weight");
   }
 }
