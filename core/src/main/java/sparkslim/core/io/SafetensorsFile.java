@@ -204,6 +204,15 @@ public final class SafetensorsFile {
     return out;
   }
 
+  /** Reads a BF16 or F16 tensor as its raw little-endian bytes (2 per value), for a caller that keeps it 16-bit. */
+  public byte[] readHalfBytes(String name) {
+    Entry e = entry(name);
+    if (e.dtype() != DType.BF16 && e.dtype() != DType.F16) {
+      throw new SparkslimException("Tensor '" + name + "' in " + path + ": expected dtype BF16 or F16, found " + e.dtype());
+    }
+    return readBytes(e);
+  }
+
   /** Reads an integer tensor (I64 or I32) as longs. */
   public long[] readLongs(String name) {
     Entry e = entry(name);

@@ -12,21 +12,31 @@ import java.util.Set;
 public final class CausalLm implements Serializable {
   private static final long serialVersionUID = 1L;
   private final ModelSpec spec;
-  private final Map<String, Tensor> globals; // full tensor names
+  private final Map<String, Tensor> globals; // fp32; full tensor names
+  private final Map<String, HalfTensor> halves; // held 16-bit (embedding table, head, OPT projections); full tensor names
   private final List<DecoderBlock> blocks;
   private final Linear head; // (vocabSize, wordEmbedProjDim)
   private final Linear projectIn; // OPT only, or null
   private final Linear projectOut; // OPT only, or null
 
   public CausalLm(ModelSpec spec, Map<String, Tensor> globals, List<DecoderBlock> blocks) {
+    this(spec, globals, Map.of(), blocks);
+  }
+
+  private CausalLm(ModelSpec spec, Map<String, Tensor> globals, Map<String, HalfTensor> halves, List<DecoderBlock> blocks) {
     this.spec = spec;
     this.globals = globals;
+    this.halves = halves;
     this.blocks = List.copyOf(blocks);
-    Tensor headWeight = spec.tieWordEmbeddings() ? globals.get(spec.embedTokensName()) : globals.get("lm_head.weight");
-    this.head = new Linear(headWeight, null);
+    this.head = linear(spec.tieWordEmbeddings() ? spec.embedTokensName() : "lm_head.weight");
     boolean projected = spec.architecture() == Architecture.OPT && spec.wordEmbedProjDim() != spec.hiddenSize();
-    this.projectIn = projected ? new Linear(globals.get("model.decoder.project_in.weight"), null) : null;
-    this.projectOut = projected ? new Linear(globals.get("model.decoder.project_out.weight"), null) : null;
+    this.projectIn = projected ? linear("model.decoder.project_in.weight") : null;
+    this.projectOut = projected ? linear("model.decoder.project_out.weight") : null;
+  }
+
+  private Linear linear(String weightName) {
+    HalfTensor h = halves.get(weightName);
+    return h != null ? new Linear(h, null) : new Linear(globals.get(weightName), null);
   }
 
   /**
@@ -35,7 +45,20 @@ public final class CausalLm implements Serializable {
    * run the blocks elsewhere, one at a time, and give bitwise the same window NLLs; {@link #numBlocks} is 0.
    */
   public static CausalLm globalsOnly(ModelSpec spec, Map<String, Tensor> globals) {
-    return new CausalLm(spec, globals, List.of());
+    return new CausalLm(spec, globals, Map.of(), List.of());
+  }
+
+  /**
+   * As {@link #globalsOnly(ModelSpec, Map)}, with some globals held in their stored 16-bit dtype ({@code halves}: the
+   * embedding table, head or OPT projections), widened where used: the same results as fp32 globals.
+   */
+  public static CausalLm globalsOnly(ModelSpec spec, Map<String, Tensor> globals, Map<String, HalfTensor> halves) {
+    for (String name : halves.keySet()) {
+      if (globals.containsKey(name) || name.equals("model.decoder.embed_positions.weight")) {
+        throw new IllegalArgumentException("Global tensor '" + name + "' cannot be held 16-bit here");
+      }
+    }
+    return new CausalLm(spec, globals, halves, List.of());
   }
 
   public ModelSpec spec() {
@@ -46,8 +69,14 @@ public final class CausalLm implements Serializable {
     return blocks;
   }
 
+  /** The globals in fp32 (16-bit ones widened into new arrays). */
   public Map<String, Tensor> globals() {
-    return globals;
+    if (halves.isEmpty()) {
+      return globals;
+    }
+    Map<String, Tensor> all = new java.util.LinkedHashMap<>(globals);
+    halves.forEach((name, h) -> all.put(name, h.toTensor()));
+    return all;
   }
 
   public int numBlocks() {
@@ -57,15 +86,20 @@ public final class CausalLm implements Serializable {
   /** Embedding output (seqLen, hiddenSize); for OPT, with learned positions (offset 2) added. */
   public float[] embed(int[] tokens) {
     int seqLen = tokens.length;
-    Tensor table = globals.get(spec.embedTokensName());
-    int width = table.cols();
+    Tensor table = globals.get(spec.embedTokensName()); // (vocabSize, width), or null when held 16-bit
+    HalfTensor halfTable = table == null ? halves.get(spec.embedTokensName()) : null;
+    int width = table != null ? table.cols() : halfTable.cols();
     float[] e = new float[seqLen * width];
     for (int p = 0; p < seqLen; p++) {
       int id = tokens[p];
       if (id < 0 || id >= spec.vocabSize()) {
         throw new IllegalArgumentException("Token id " + id + " at position " + p + " is outside the vocabulary [0, " + spec.vocabSize() + ")");
       }
-      System.arraycopy(table.data(), id * width, e, p * width, width);
+      if (table != null) {
+        System.arraycopy(table.data(), id * width, e, p * width, width);
+      } else {
+        halfTable.widen(id * width, e, p * width, width);
+      }
     }
     if (spec.architecture() == Architecture.LLAMA) {
       return e;

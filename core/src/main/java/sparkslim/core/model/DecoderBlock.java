@@ -6,24 +6,39 @@ import java.util.Map;
 import sparkslim.core.SparkslimException;
 
 /**
- * One transformer decoder block, fp32. {@link #forward} maps a window's hidden states (seqLen, hiddenSize)
- * to the next block's input; the pruning drivers call it one block at a time over calibration activations.
+ * One transformer decoder block, computed in fp32. {@link #forward} maps a window's hidden states (seqLen, hiddenSize)
+ * to the next block's input; the pruning drivers call it one block at a time over calibration activations. Linear
+ * weights may be held in their stored 16-bit dtype ({@link HalfTensor}, from {@link ModelDirectory#block}) and are then
+ * widened one linear at a time where used, which gives the same results as an fp32 block.
  */
 public abstract class DecoderBlock implements Serializable {
   private static final long serialVersionUID = 1L;
 
   protected final ModelSpec spec;
-  protected final Map<String, Tensor> tensors; // names relative to ModelSpec.blockPrefix(i)
+  protected final Map<String, Tensor> tensors; // fp32; names relative to ModelSpec.blockPrefix(i)
+  protected final Map<String, HalfTensor> halves; // held 16-bit; names relative to ModelSpec.blockPrefix(i)
 
-  protected DecoderBlock(ModelSpec spec, Map<String, Tensor> tensors) {
+  protected DecoderBlock(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves) {
     this.spec = spec;
     this.tensors = tensors;
+    this.halves = halves;
+    for (String name : halves.keySet()) {
+      if (tensors.containsKey(name)) {
+        throw new IllegalArgumentException("Block tensor '" + name + "' given both in fp32 and 16-bit");
+      }
+    }
   }
 
+  /** A block whose tensors are all fp32. */
   public static DecoderBlock of(ModelSpec spec, Map<String, Tensor> tensors) {
+    return of(spec, tensors, Map.of());
+  }
+
+  /** A block with fp32 {@code tensors} and 16-bit {@code halves} (disjoint names), widened where used. */
+  public static DecoderBlock of(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves) {
     switch (spec.architecture()) {
-      case LLAMA: return new LlamaBlock(spec, tensors);
-      case OPT: return new OptBlock(spec, tensors);
+      case LLAMA: return new LlamaBlock(spec, tensors, halves);
+      case OPT: return new OptBlock(spec, tensors, halves);
       default: throw new SparkslimException("Unsupported architecture " + spec.architecture());
     }
   }
@@ -46,21 +61,52 @@ public abstract class DecoderBlock implements Serializable {
     }
   }
 
-  /** The block's tensors, by name relative to the block prefix. */
+  /**
+   * The block's tensors in fp32, by name relative to the block prefix. A block holding 16-bit weights widens them all
+   * into a new map (a whole fp32 copy of the block): use {@link #tensor} for one tensor.
+   */
   public Map<String, Tensor> tensors() {
-    return tensors;
+    if (halves.isEmpty()) {
+      return tensors;
+    }
+    Map<String, Tensor> all = new java.util.LinkedHashMap<>(tensors);
+    halves.forEach((name, h) -> all.put(name, h.toTensor()));
+    return all;
   }
 
-  protected Tensor tensor(String name) {
+  /** One tensor in fp32, by name relative to the block prefix (widened into a new array when held 16-bit). */
+  public Tensor tensor(String name) {
     Tensor t = tensors.get(name);
-    if (t == null) {
+    if (t != null) {
+      return t;
+    }
+    HalfTensor h = halves.get(name);
+    if (h == null) {
       throw new IllegalStateException("Block tensor '" + name + "' missing");
     }
-    return t;
+    return h.toTensor();
+  }
+
+  /** Whether the block has a tensor of this name (relative to the block prefix). */
+  public boolean has(String name) {
+    return tensors.containsKey(name) || halves.containsKey(name);
+  }
+
+  /** Bytes the block's tensors take on the heap as held (4 per fp32 value, 2 per 16-bit value). */
+  public long heapBytes() {
+    long bytes = 0;
+    for (Tensor t : tensors.values()) {
+      bytes += 4L * t.data().length;
+    }
+    for (HalfTensor h : halves.values()) {
+      bytes += 2L * h.bits().length;
+    }
+    return bytes;
   }
 
   protected Linear linear(String name) {
-    return new Linear(tensor(name + ".weight"), tensors.get(name + ".bias"));
+    HalfTensor h = halves.get(name + ".weight");
+    return h != null ? new Linear(h, tensors.get(name + ".bias")) : new Linear(tensor(name + ".weight"), tensors.get(name + ".bias"));
   }
 
   /** Receives the input of each group of linear layers during {@link #forward(float[], int, InputObserver)}. */
@@ -88,7 +134,9 @@ public abstract class DecoderBlock implements Serializable {
   public DecoderBlock withTensors(Map<String, Tensor> replaced) {
     Map<String, Tensor> merged = new java.util.LinkedHashMap<>(tensors);
     merged.putAll(replaced);
-    return of(spec, merged);
+    Map<String, HalfTensor> kept = new java.util.LinkedHashMap<>(halves);
+    kept.keySet().removeAll(replaced.keySet());
+    return of(spec, merged, kept);
   }
 
   protected static void observe(InputObserver observer, String group, float[] x, int rows) {

@@ -3,33 +3,47 @@ package sparkslim.core.model;
 import java.io.Serializable;
 import sparkslim.core.linalg.Blas;
 
-/** y = x·Wᵀ + b for a HuggingFace Linear weight W (outFeatures, inFeatures), on the bundled OpenBLAS sgemm. */
+/**
+ * y = x·Wᵀ + b for a HuggingFace Linear weight W (outFeatures, inFeatures), on the bundled OpenBLAS sgemm. W is held in
+ * fp32, or in its stored 16-bit dtype and widened for each {@link #apply} (exact, so the result is the same).
+ */
 public final class Linear implements Serializable {
   private static final long serialVersionUID = 1L;
-  private final Tensor weight; // (outFeatures, inFeatures)
+  private final Tensor weight; // (outFeatures, inFeatures), or null when held as half
+  private final HalfTensor half; // (outFeatures, inFeatures), or null when held in fp32
   private final float[] bias; // (outFeatures) or null
 
   public Linear(Tensor weight, Tensor bias) {
     this.weight = weight;
+    this.half = null;
+    this.bias = bias == null ? null : bias.data();
+  }
+
+  /** A linear whose weight stays 16-bit in memory and is widened where used. */
+  public Linear(HalfTensor weight, Tensor bias) {
+    this.weight = null;
+    this.half = weight;
     this.bias = bias == null ? null : bias.data();
   }
 
   public int inFeatures() {
-    return weight.cols();
+    return weight != null ? weight.cols() : half.cols();
   }
 
   public int outFeatures() {
-    return weight.rows();
+    return weight != null ? weight.rows() : half.rows();
   }
 
+  /** The weight in fp32 (widened into a new array when held as half). */
   public Tensor weight() {
-    return weight;
+    return weight != null ? weight : half.toTensor();
   }
 
   /** x: (rows, inFeatures) row-major; returns (rows, outFeatures) row-major. */
   public float[] apply(float[] x, int rows) {
     int out = outFeatures();
-    float[] result = Blas.matmulTransposed(x, rows, inFeatures(), weight.data(), out);
+    float[] w = weight != null ? weight.data() : half.widen(); // (outFeatures, inFeatures)
+    float[] result = Blas.matmulTransposed(x, rows, inFeatures(), w, out);
     if (bias != null) {
       for (int r = 0; r < rows; r++) {
         int base = r * out;

@@ -14,6 +14,7 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import sparkslim.core.SparkslimException;
+import sparkslim.core.io.DType;
 import sparkslim.core.io.SafetensorsFile;
 
 /**
@@ -251,6 +252,57 @@ public final class ModelDirectory {
       out.put(e.getKey(), tensor(spec.blockPrefix(i) + e.getKey(), e.getValue()));
     }
     return out;
+  }
+
+  /**
+   * Block {@code i} as held by the executors: matrices (2-D tensors) stored as BF16 or F16 stay 16-bit in memory
+   * ({@link HalfTensor}) and are widened one linear at a time where used; the rest is read in fp32. A LLaMA-7B block
+   * takes 0.40 GB so from bf16 files, against 0.81 GB in fp32, and computes the same values.
+   */
+  public DecoderBlock block(int i) {
+    if (i < 0 || i >= spec.numLayers()) {
+      throw new IllegalArgumentException("Block " + i + " out of range [0, " + spec.numLayers() + ")");
+    }
+    Map<String, Tensor> fp32 = new LinkedHashMap<>();
+    Map<String, HalfTensor> halves = new LinkedHashMap<>();
+    for (Map.Entry<String, long[]> e : spec.blockTensorShapes().entrySet()) {
+      String name = spec.blockPrefix(i) + e.getKey();
+      HalfTensor h = e.getValue().length == 2 ? half(name, e.getValue()) : null;
+      if (h != null) {
+        halves.put(e.getKey(), h);
+      } else {
+        fp32.put(e.getKey(), tensor(name, e.getValue()));
+      }
+    }
+    return DecoderBlock.of(spec, fp32, halves);
+  }
+
+  /**
+   * The globals as held by the executors ({@link CausalLm#globalsOnly(ModelSpec, Map, Map)}): the embedding table, the
+   * head and OPT's projections stay 16-bit when stored so (LLaMA-7B: 0.52 GB instead of 1.05 GB).
+   */
+  public CausalLm globals() {
+    Map<String, Tensor> fp32 = new LinkedHashMap<>();
+    Map<String, HalfTensor> halves = new LinkedHashMap<>();
+    for (Map.Entry<String, long[]> e : spec.globalTensorShapes().entrySet()) {
+      boolean matrix = e.getValue().length == 2 && !e.getKey().equals("model.decoder.embed_positions.weight");
+      HalfTensor h = matrix ? half(e.getKey(), e.getValue()) : null;
+      if (h != null) {
+        halves.put(e.getKey(), h);
+      } else {
+        fp32.put(e.getKey(), tensor(e.getKey(), e.getValue()));
+      }
+    }
+    return CausalLm.globalsOnly(spec, fp32, halves);
+  }
+
+  /** The tensor as its 16-bit patterns if it is stored as BF16 or F16, else null. */
+  private HalfTensor half(String name, long[] expectedShape) {
+    SafetensorsFile.Entry e = entry(name, expectedShape);
+    if (e.dtype() != DType.BF16 && e.dtype() != DType.F16) {
+      return null;
+    }
+    return HalfTensor.fromLittleEndian(e.shape(), e.dtype(), fileOfTensor.get(name).readHalfBytes(name));
   }
 
   /** Reads the embeddings, final norm and head (full names). */

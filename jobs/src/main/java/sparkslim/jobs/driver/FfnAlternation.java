@@ -15,6 +15,8 @@ import org.apache.spark.storage.StorageLevel;
 import scala.Tuple2;
 import sparkslim.core.io.DType;
 import sparkslim.core.linalg.ExactSums;
+import sparkslim.core.model.DecoderBlock;
+import sparkslim.core.model.Tensor;
 import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.FfnState;
 import sparkslim.core.prune.sparsellm.FfnStatistics;
@@ -82,17 +84,42 @@ public final class FfnAlternation {
    * dense block from the model files at {@code location}.
    */
   public Result run(int b, JavaRDD<LayerSequentialDriver.Sample> samples, String location, DenseFfn dense, Parts parts) {
-    JavaRDD<FfnState> states = samples.map(s -> {
+    JavaRDD<FfnState> states = samples.mapPartitions(it -> {
       TaskThreads.configureOnce();
-      float[][] x = new float[1][];
-      ExecutorModels.block(location, b).forward(s.hidden(), s.seqLen(), (group, in, rows) -> {
-        if (group.equals("mlp_in")) {
-          x[0] = in.clone();
+      DecoderBlock block = ExecutorModels.block(location, b);
+      FfnWeights ffn = null; // widened once per task, when it has a sample
+      List<FfnState> out = new ArrayList<>();
+      while (it.hasNext()) {
+        LayerSequentialDriver.Sample s = it.next();
+        float[][] x = new float[1][];
+        block.forward(s.hidden(), s.seqLen(), (group, in, rows) -> {
+          if (group.equals("mlp_in")) {
+            x[0] = in.clone();
+          }
+        });
+        if (ffn == null) {
+          ffn = FfnWeights.of(dense.kind(), ffnTensors(block, dense.kind()));
         }
-      });
-      return FfnState.capture(s.index(), x[0], s.seqLen(), FfnWeights.of(dense.kind(), ExecutorModels.block(location, b).tensors()));
+        out.add(FfnState.capture(s.index(), x[0], s.seqLen(), ffn));
+      }
+      return out.iterator();
     }).persist(StorageLevel.DISK_ONLY());
     return run(b, states, dense, parts);
+  }
+
+  /** The FFN's tensors of a block in fp32 (widened when held 16-bit), the only ones the capture needs. */
+  private static Map<String, Tensor> ffnTensors(DecoderBlock block, FfnKind kind) {
+    Map<String, Tensor> out = new LinkedHashMap<>();
+    for (String linear : new String[] {kind.inName(), kind.gateName(), kind.outName()}) {
+      if (linear != null) {
+        for (String name : new String[] {linear + ".weight", linear + ".bias"}) {
+          if (block.has(name)) {
+            out.put(name, block.tensor(name));
+          }
+        }
+      }
+    }
+    return out;
   }
 
   /**
