@@ -45,17 +45,27 @@ public final class AvroSchemas {
     writeAtomically(file, schema, records.iterator(), conf);
   }
 
-  /**
-   * As {@link #writeAtomically(Path, Schema, List, Configuration)}, pulling the records one at a time: a file of large
-   * records (a block's tensors) is written holding one record and the open row group, never all of them.
-   */
+  /** As {@link #writeAtomically(Path, Schema, List, Configuration)}, pulling the records one at a time. */
   public static void writeAtomically(Path file, Schema schema, java.util.Iterator<GenericRecord> records, Configuration conf) {
+    writeAtomically(file, schema, records, conf, false);
+  }
+
+  /**
+   * As {@link #writeAtomically(Path, Schema, java.util.Iterator, Configuration)}; with {@code rowGroupPerRecord}, each
+   * record is its own row group, flushed to the file before the next one is pulled. A file of large records (a block's
+   * tensors: LLaMA-7B's down_proj is 90 MB in bf16) is then written holding one record, never all of them. Without it,
+   * Parquet buffers records until it first checks the row group's size, after 100 records: at 8 LLaMA-7B layers the
+   * driver ran out of a 3 GB heap holding a whole block's shard.
+   */
+  public static void writeAtomically(Path file, Schema schema, java.util.Iterator<GenericRecord> records, Configuration conf,
+                                     boolean rowGroupPerRecord) {
     Path tmp = new Path(file.getParent(), "." + file.getName() + "." + java.util.UUID.randomUUID() + ".tmp");
     try {
       FileSystem fs = file.getFileSystem(conf);
       try (ParquetWriter<GenericRecord> writer = AvroParquetWriter.<GenericRecord>builder(HadoopOutputFile.fromPath(tmp, conf))
           .withSchema(schema)
           .withCompressionCodec(CompressionCodecName.SNAPPY)
+          .withRowGroupRowCountLimit(rowGroupPerRecord ? 1 : Integer.MAX_VALUE)
           .withConf(conf)
           .build()) {
         while (records.hasNext()) {

@@ -50,7 +50,7 @@ public final class TensorShardTable {
     return new Stored(runId, fingerprint, block, e.tensor(), e.shape(), e.dtype(), encode(e.values(), e.dtype()), e.mask());
   }
 
-  /** Writes rows as they come (one tensor in memory at a time), atomically. */
+  /** Writes rows as they come, one row group per tensor (one tensor in memory at a time), atomically. */
   public static void writeStored(Path file, java.util.Iterator<Stored> rows, Configuration conf) {
     AvroSchemas.writeAtomically(file, SCHEMA, new java.util.Iterator<GenericRecord>() {
       @Override
@@ -62,7 +62,7 @@ public final class TensorShardTable {
       public GenericRecord next() {
         return record(rows.next());
       }
-    }, conf);
+    }, conf, true);
   }
 
   private static GenericRecord record(Stored s) {
