@@ -35,8 +35,7 @@ public final class CausalLm implements Serializable {
   }
 
   private Linear linear(String weightName) {
-    HalfTensor h = halves.get(weightName);
-    return h != null ? new Linear(h, null) : new Linear(globals.get(weightName), null);
+    return Linear.of(globals.get(weightName), halves.get(weightName), null);
   }
 
   /**

@@ -106,7 +106,7 @@ public abstract class DecoderBlock implements Serializable {
 
   protected Linear linear(String name) {
     HalfTensor h = halves.get(name + ".weight");
-    return h != null ? new Linear(h, tensors.get(name + ".bias")) : new Linear(tensor(name + ".weight"), tensors.get(name + ".bias"));
+    return Linear.of(h == null ? tensor(name + ".weight") : null, h, tensors.get(name + ".bias"));
   }
 
   /** Receives the input of each group of linear layers during {@link #forward(float[], int, InputObserver)}. */

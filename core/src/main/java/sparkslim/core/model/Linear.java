@@ -26,6 +26,11 @@ public final class Linear implements Serializable {
     this.bias = bias == null ? null : bias.data();
   }
 
+  /** A linear held 16-bit when {@code half} is given, else in fp32 from {@code weight}. */
+  public static Linear of(Tensor weight, HalfTensor half, Tensor bias) {
+    return half != null ? new Linear(half, bias) : new Linear(weight, bias);
+  }
+
   public int inFeatures() {
     return weight != null ? weight.cols() : half.cols();
   }

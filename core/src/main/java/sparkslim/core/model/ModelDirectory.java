@@ -265,15 +265,7 @@ public final class ModelDirectory {
     }
     Map<String, Tensor> fp32 = new LinkedHashMap<>();
     Map<String, HalfTensor> halves = new LinkedHashMap<>();
-    for (Map.Entry<String, long[]> e : spec.blockTensorShapes().entrySet()) {
-      String name = spec.blockPrefix(i) + e.getKey();
-      HalfTensor h = e.getValue().length == 2 ? half(name, e.getValue()) : null;
-      if (h != null) {
-        halves.put(e.getKey(), h);
-      } else {
-        fp32.put(e.getKey(), tensor(name, e.getValue()));
-      }
-    }
+    readStored(spec.blockTensorShapes(), spec.blockPrefix(i), null, fp32, halves);
     return DecoderBlock.of(spec, fp32, halves);
   }
 
@@ -284,16 +276,25 @@ public final class ModelDirectory {
   public CausalLm globals() {
     Map<String, Tensor> fp32 = new LinkedHashMap<>();
     Map<String, HalfTensor> halves = new LinkedHashMap<>();
-    for (Map.Entry<String, long[]> e : spec.globalTensorShapes().entrySet()) {
-      boolean matrix = e.getValue().length == 2 && !e.getKey().equals("model.decoder.embed_positions.weight");
-      HalfTensor h = matrix ? half(e.getKey(), e.getValue()) : null;
+    readStored(spec.globalTensorShapes(), "", "model.decoder.embed_positions.weight", fp32, halves);
+    return CausalLm.globalsOnly(spec, fp32, halves);
+  }
+
+  /**
+   * Reads the tensors of {@code shapes} (names relative to {@code prefix}, keys kept relative): a matrix (2-D) stored as
+   * BF16 or F16 into {@code halves} as its 16-bit patterns, everything else (and {@code fp32Only}) into {@code fp32}.
+   */
+  private void readStored(Map<String, long[]> shapes, String prefix, String fp32Only, Map<String, Tensor> fp32,
+      Map<String, HalfTensor> halves) {
+    for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+      String name = prefix + e.getKey();
+      HalfTensor h = e.getValue().length == 2 && !e.getKey().equals(fp32Only) ? half(name, e.getValue()) : null;
       if (h != null) {
         halves.put(e.getKey(), h);
       } else {
-        fp32.put(e.getKey(), tensor(e.getKey(), e.getValue()));
+        fp32.put(e.getKey(), tensor(name, e.getValue()));
       }
     }
-    return CausalLm.globalsOnly(spec, fp32, halves);
   }
 
   /** The tensor as its 16-bit patterns if it is stored as BF16 or F16, else null. */

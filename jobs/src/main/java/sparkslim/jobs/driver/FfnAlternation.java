@@ -16,7 +16,6 @@ import scala.Tuple2;
 import sparkslim.core.io.DType;
 import sparkslim.core.linalg.ExactSums;
 import sparkslim.core.model.DecoderBlock;
-import sparkslim.core.model.Tensor;
 import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.FfnState;
 import sparkslim.core.prune.sparsellm.FfnStatistics;
@@ -98,28 +97,13 @@ public final class FfnAlternation {
           }
         });
         if (ffn == null) {
-          ffn = FfnWeights.of(dense.kind(), ffnTensors(block, dense.kind()));
+          ffn = FfnWeights.of(dense.kind(), block);
         }
         out.add(FfnState.capture(s.index(), x[0], s.seqLen(), ffn));
       }
       return out.iterator();
     }).persist(StorageLevel.DISK_ONLY());
     return run(b, states, dense, parts);
-  }
-
-  /** The FFN's tensors of a block in fp32 (widened when held 16-bit), the only ones the capture needs. */
-  private static Map<String, Tensor> ffnTensors(DecoderBlock block, FfnKind kind) {
-    Map<String, Tensor> out = new LinkedHashMap<>();
-    for (String linear : new String[] {kind.inName(), kind.gateName(), kind.outName()}) {
-      if (linear != null) {
-        for (String name : new String[] {linear + ".weight", linear + ".bias"}) {
-          if (block.has(name)) {
-            out.put(name, block.tensor(name));
-          }
-        }
-      }
-    }
-    return out;
   }
 
   /**

@@ -1,7 +1,9 @@
 package sparkslim.core.prune.sparsellm;
 
 import java.io.Serializable;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.Tensor;
 
 /**
@@ -35,6 +37,24 @@ public record FfnWeights(FfnKind kind, int hidden, int ffn, float[] in, float[] 
     Tensor gate = kind.gateName() == null ? null : tensors.get(kind.gateName() + ".weight");
     return new FfnWeights(kind, in.cols(), in.rows(), in.data(), inBias == null ? null : inBias.data(),
         gate == null ? null : gate.data(), out.data(), outBias == null ? null : outBias.data());
+  }
+
+  /**
+   * The FFN of a block held by an executor: only its own matrices are widened to fp32 (the block may hold its weights
+   * 16-bit, {@link DecoderBlock#tensor(String)}).
+   */
+  public static FfnWeights of(FfnKind kind, DecoderBlock block) {
+    Map<String, Tensor> tensors = new LinkedHashMap<>();
+    for (String linear : new String[] {kind.inName(), kind.gateName(), kind.outName()}) {
+      if (linear != null) {
+        for (String name : new String[] {linear + ".weight", linear + ".bias"}) {
+          if (block.has(name)) {
+            tensors.put(name, block.tensor(name));
+          }
+        }
+      }
+    }
+    return of(kind, tensors);
   }
 
   /** The same FFN with other weight matrices (biases kept). */
