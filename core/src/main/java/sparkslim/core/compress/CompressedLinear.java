@@ -1,6 +1,8 @@
 package sparkslim.core.compress;
 
 import java.util.BitSet;
+import sparkslim.core.io.DType;
+import sparkslim.core.io.HalfFloats;
 
 /**
  * What a per-linear solver ({@link LinearSolver}) makes of one linear layer: the one result type the driver, the part
@@ -63,36 +65,54 @@ public sealed interface CompressedLinear {
   }
 
   /**
-   * A linear quantized per group of {@code groupSize} consecutive input columns (groupSize = inFeatures: per output
-   * channel): w[r, c] = scale[r, g]·(code[r, c] − zeroPoint[r, g]) with g = c / groupSize (docs/depth_quant.md;
-   * compressed-tensors' group strategy). Symmetric quantization has no zero points.
+   * A quantized linear (docs/depth_quant.md §2.1, §2.8): signed integer codes, one scale (and for asymmetric schemes one
+   * zero point) per group of {@code groupSize} consecutive input columns of a row, and the dequantized weights
+   * w[r, c] = round(scale[r, g]·(code[r, c] − zeroPoint[r, g])) with g = gIdx[c] (or c / groupSize), rounded to
+   * {@code scaleDtype} as a loader computes them. Per-channel quantization has groupSize = cols; per-tensor quantization
+   * repeats its one scale on every row. The arrays are not copied.
    *
-   * @param codes (rows, cols) integer codes in [−2^(bits−1), 2^(bits−1) − 1] (symmetric) or [0, 2^bits − 1]
+   * @param bits code width; codes and zero points lie in [−2^(bits−1), 2^(bits−1) − 1]
+   * @param scaleDtype the dtype the scales are stored in (every scale is exactly representable in it)
+   * @param codes (rows, cols) signed codes
    * @param scales (rows, cols / groupSize)
-   * @param zeroPoints (rows, cols / groupSize), or null for symmetric
-   * @param mask pruned entries kept at code = zero point (a sparse model quantized afterwards), or null
+   * @param zeroPoints (rows, cols / groupSize) signed zero points, or null for a symmetric scheme (all 0)
+   * @param gIdx (cols) the group of each input column when GPTQ's dynamic act-order permuted them, or null for c / groupSize
+   * @param mask pruned entries (their dequantized weight is exactly 0), or null
+   * @param loss the solver's loss estimate (GPTQ: Σ (w − q)²/d²/2, as SparseGPT), NaN if none
    */
-  record Quantized(int rows, int cols, int bits, int groupSize, int[] codes, float[] scales, int[] zeroPoints, BitSet mask, double loss,
-                   String fallback) implements CompressedLinear {
+  record Quantized(int rows, int cols, int bits, int groupSize, DType scaleDtype, byte[] codes, float[] scales,
+                   byte[] zeroPoints, int[] gIdx, BitSet mask, double loss, String fallback) implements CompressedLinear {
     public Quantized {
       if (bits < 1 || bits > 8 || groupSize < 1 || cols % groupSize != 0 || codes.length != (long) rows * cols
-          || scales.length != (long) rows * (cols / groupSize) || (zeroPoints != null && zeroPoints.length != scales.length)) {
+          || scales.length != (long) rows * (cols / groupSize) || (zeroPoints != null && zeroPoints.length != scales.length)
+          || (gIdx != null && gIdx.length != cols)) {
         throw new IllegalArgumentException("Inconsistent quantized linear (" + rows + ", " + cols + "), " + bits + " bits, group "
             + groupSize + ": " + codes.length + " codes, " + scales.length + " scales, "
-            + (zeroPoints == null ? "no" : String.valueOf(zeroPoints.length)) + " zero points");
+            + (zeroPoints == null ? "no" : String.valueOf(zeroPoints.length)) + " zero points, "
+            + (gIdx == null ? "no" : String.valueOf(gIdx.length)) + " group indices");
       }
     }
 
-    /** The dequantized fp32 weights (rows, cols), a new array. */
+    /** The number of groups per row, cols / groupSize. */
+    public int groupsPerRow() {
+      return cols / groupSize;
+    }
+
+    /** The group of input column {@code c}. */
+    public int group(int c) {
+      return gIdx != null ? gIdx[c] : c / groupSize;
+    }
+
+    /** The dequantized fp32 weights (rows, cols), a new array; each is a value of {@code scaleDtype}. */
     @Override
     public float[] weights() {
-      int groups = cols / groupSize;
+      int groups = groupsPerRow();
       float[] w = new float[codes.length]; // (rows, cols)
       for (int r = 0; r < rows; r++) {
         for (int c = 0; c < cols; c++) {
-          int g = r * groups + c / groupSize;
+          int g = r * groups + group(c);
           int zero = zeroPoints == null ? 0 : zeroPoints[g];
-          w[r * cols + c] = scales[g] * (codes[r * cols + c] - zero);
+          w[r * cols + c] = HalfFloats.round(scales[g] * (codes[r * cols + c] - zero), scaleDtype);
         }
       }
       return w;

@@ -4,6 +4,20 @@ package sparkslim.core.io;
 public final class HalfFloats {
   private HalfFloats() {}
 
+  /** {@code v} rounded to {@code dtype}'s precision (round to nearest even; F32 unchanged), as an fp32 value. */
+  public static float round(float v, DType dtype) {
+    switch (dtype) {
+      case F32:
+        return v;
+      case BF16:
+        return bf16ToFloat(floatToBf16(v));
+      case F16:
+        return f16ToFloat(floatToF16(v));
+      default:
+        throw new IllegalArgumentException("not a floating dtype: " + dtype);
+    }
+  }
+
   public static float bf16ToFloat(short bits) {
     return Float.intBitsToFloat((bits & 0xffff) << 16);
   }

@@ -10,6 +10,7 @@ import java.util.BitSet;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import sparkslim.core.calib.HessianAccumulator;
+import sparkslim.core.io.DType;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MagnitudeSolver;
 import sparkslim.core.prune.MaskStructure;
@@ -22,16 +23,26 @@ class CompressedLinearTest {
   @Test
   void quantizedDequantizesPerGroupWithAndWithoutZeroPoints() {
     // (2, 4), groups of 2: scales (2, 2)
-    int[] codes = {-2, 1, 3, 0, 7, -8, 2, 2};
+    byte[] codes = {-2, 1, 3, 0, 7, -8, 2, 2};
     float[] scales = {0.5f, 0.25f, 1f, 2f};
-    CompressedLinear.Quantized symmetric = new CompressedLinear.Quantized(2, 4, 4, 2, codes, scales, null, null, Double.NaN, null);
+    CompressedLinear.Quantized symmetric = new CompressedLinear.Quantized(2, 4, 4, 2, DType.F32, codes, scales, null, null, null, Double.NaN, null);
     assertArrayEquals(new float[] {-1f, 0.5f, 0.75f, 0f, 7f, -8f, 4f, 4f}, symmetric.weights());
-    int[] zeros = {1, 0, -1, 2};
-    CompressedLinear.Quantized asymmetric = new CompressedLinear.Quantized(2, 4, 4, 2, codes, scales, zeros, null, Double.NaN, null);
+    byte[] zeros = {1, 0, -1, 2};
+    CompressedLinear.Quantized asymmetric = new CompressedLinear.Quantized(2, 4, 4, 2, DType.F32, codes, scales, zeros, null, null, Double.NaN, null);
     assertArrayEquals(new float[] {-1.5f, 0f, 0.75f, 0f, 8f, -7f, 0f, 0f}, asymmetric.weights());
-    assertThrows(IllegalArgumentException.class, () -> new CompressedLinear.Quantized(2, 4, 4, 3, codes, scales, null, null, 0, null),
+    // a permuted group order (dynamic act-order): column c uses group gIdx[c]
+    CompressedLinear.Quantized permuted = new CompressedLinear.Quantized(2, 4, 4, 2, DType.F32, codes, scales, null, new int[] {1, 0, 1, 0}, null,
+        Double.NaN, null);
+    assertArrayEquals(new float[] {-0.5f, 0.5f, 0.75f, 0f, 14f, -8f, 4f, 2f}, permuted.weights());
+    // the dequantized weight is rounded to the scales' dtype, as a loader computes it: bf16 keeps 8 significant bits
+    float scale = 1.0078125f; // 1 + 2^-7, a bf16 value
+    CompressedLinear.Quantized bf16 = new CompressedLinear.Quantized(1, 2, 4, 2, DType.BF16, new byte[] {7, 1}, new float[] {scale}, null, null,
+        null, Double.NaN, null);
+    assertArrayEquals(new float[] {7.0625f, scale}, bf16.weights(), "7·(1 + 2^-7) = 7.0546875 rounds to 7.0625 in bf16");
+    assertThrows(IllegalArgumentException.class, () -> new CompressedLinear.Quantized(2, 4, 4, 3, DType.F32, codes, scales, null, null, null, 0, null),
         "a group size that does not divide the columns");
-    assertThrows(IllegalArgumentException.class, () -> new CompressedLinear.Quantized(2, 4, 4, 2, codes, new float[3], null, null, 0, null));
+    assertThrows(IllegalArgumentException.class, () -> new CompressedLinear.Quantized(2, 4, 4, 2, DType.F32, codes, new float[3], null, null, null,
+        0, null));
   }
 
   @Test

@@ -1,0 +1,115 @@
+package sparkslim.core.quant;
+
+import sparkslim.core.io.DType;
+import sparkslim.core.io.HalfFloats;
+
+/**
+ * The uniform grid of one group of weights (docs/depth_quant.md §2.1): its scale and zero point, a weight's code, and
+ * the dequantized value. Every arithmetic step is rounded to a working dtype as PyTorch computes it for tensors of
+ * that dtype (each operation in fp32, then rounded): llm-compressor quantizes a bf16 weight in bf16, so x/scale is
+ * rounded to bf16 before it is rounded to a code, and GPTQ works in fp32. Scales are rounded to the scheme's storage
+ * dtype before the codes are computed. Codes and zero points are returned in the signed convention (§2.1 B) whatever
+ * the convention that computed them: code − zeroPoint is the same in both.
+ */
+public final class QuantGrid {
+  private QuantGrid() {}
+
+  /**
+   * A group's grid: w ≈ scale·(code − zeroPoint), codes and zero point signed, in [qmin, qmax].
+   *
+   * @param zeroPoint 0 for symmetric schemes of the signed convention
+   */
+  public record Params(float scale, int zeroPoint) {}
+
+  /** {@code v} rounded to {@code dtype} (round to nearest even; F32 unchanged). */
+  public static float round(float v, DType dtype) {
+    return HalfFloats.round(v, dtype);
+  }
+
+  /** PyTorch's {@code torch.finfo(dtype).eps}: the scale that replaces a zero scale. */
+  public static float eps(DType dtype) {
+    switch (dtype) {
+      case BF16:
+        return 0x1p-7f;
+      case F16:
+        return 0x1p-10f;
+      default:
+        return Math.ulp(1f);
+    }
+  }
+
+  /**
+   * The grid of a group whose values span [min, max], computed in {@code working} arithmetic.
+   *
+   * @param min the smallest value of the group (the range is widened to include 0)
+   * @param max the largest value of the group
+   */
+  public static Params params(float min, float max, QuantScheme s, DType working) {
+    float lo = Math.min(min, 0f);
+    float hi = Math.max(max, 0f);
+    return s.convention() == QuantConvention.SIGNED_ZERO_POINT ? signedParams(lo, hi, s, working) : unsignedParams(lo, hi, s, working);
+  }
+
+  // compressed-tensors calculate_qparams (docs/depth_quant.md §2.1 B)
+  private static Params signedParams(float lo, float hi, QuantScheme s, DType working) {
+    int qmin = s.qmin();
+    int qmax = s.qmax();
+    float range = qmax - qmin;
+    if (s.symmetric()) {
+      float absmax = Math.max(Math.abs(lo), Math.abs(hi));
+      float scale = stored(round(absmax / (range / 2f), working), s);
+      return new Params(scale, 0);
+    }
+    float scale = stored(round(round(hi - lo, working) / range, working), s);
+    float zp = round(qmin - round(lo / scale, working), working);
+    return new Params(scale, (int) Math.rint(Math.min(Math.max(zp, qmin), qmax)));
+  }
+
+  // the GPTQ repository's Quantizer.find_params (docs/depth_quant.md §2.1 A), returned in the signed convention
+  private static Params unsignedParams(float lo, float hi, QuantScheme s, DType working) {
+    int maxq = (1 << s.bits()) - 1;
+    int offset = 1 << (s.bits() - 1);
+    if (s.symmetric()) {
+      hi = Math.max(Math.abs(lo), hi);
+      if (lo < 0) {
+        lo = -hi;
+      }
+    }
+    if (lo == 0 && hi == 0) {
+      lo = -1;
+      hi = 1;
+    }
+    float scale = stored(round(round(hi - lo, working) / maxq, working), s);
+    int zero = s.symmetric() ? (maxq + 1) / 2 : (int) Math.rint(round(-lo / scale, working));
+    return new Params(scale, zero - offset);
+  }
+
+  /** The scale rounded to the storage dtype, a zero scale replaced by that dtype's eps (compressed-tensors). */
+  private static float stored(float scale, QuantScheme s) {
+    float r = round(scale, s.scaleDtype());
+    return r == 0 ? eps(s.scaleDtype()) : r;
+  }
+
+  /** The signed code of {@code x} on the grid {@code p}. */
+  public static int code(float x, Params p, QuantScheme s, DType working) {
+    int qmin = s.qmin();
+    int qmax = s.qmax();
+    if (s.convention() == QuantConvention.SIGNED_ZERO_POINT) {
+      // q = round(clamp(x/scale + zp, qmin, qmax)): the clamp before the round (forward_helpers._quantize)
+      float v = round(x / p.scale(), working);
+      if (p.zeroPoint() != 0) {
+        v = round(v + p.zeroPoint(), working);
+      }
+      return (int) Math.rint(Math.min(Math.max(v, qmin), qmax));
+    }
+    // q = clamp(round(x/scale) + zero, 0, maxq), in unsigned codes; zero = zeroPoint + offset
+    int offset = 1 << (s.bits() - 1);
+    float q = (float) Math.rint(round(x / p.scale(), working)) + (p.zeroPoint() + offset);
+    return (int) Math.min(Math.max(q, 0f), (float) ((1 << s.bits()) - 1)) - offset;
+  }
+
+  /** The weight a loader computes from a code: scale·(code − zeroPoint), rounded to the scales' dtype. */
+  public static float dequantize(int code, float scale, int zeroPoint, DType scaleDtype) {
+    return round(scale * (code - zeroPoint), scaleDtype);
+  }
+}
