@@ -25,8 +25,8 @@ public enum ActOrder {
     return name().toLowerCase(Locale.ROOT);
   }
 
-  /** compressed-tensors' {@code actorder} in {@code quantization_config}: null, "weight" or "group". */
+  /** compressed-tensors' {@code actorder} in {@code quantization_config}: null, "static" or "dynamic" (0.18's names). */
   public String compressedTensorsName() {
-    return this == OFF ? null : this == STATIC ? "weight" : "group";
+    return this == OFF ? null : configName();
   }
 }
