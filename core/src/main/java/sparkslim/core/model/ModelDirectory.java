@@ -16,6 +16,8 @@ import org.apache.hadoop.fs.Path;
 import sparkslim.core.SparkslimException;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.SafetensorsFile;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.quant.QuantizedCheckpoint;
 
 /**
  * A HuggingFace model directory read through the Hadoop {@link FileSystem} API: {@code config.json},
@@ -35,13 +37,16 @@ public final class ModelDirectory {
   private final JsonNode configJson;
   private final ModelSpec spec;
   private final Map<String, SafetensorsFile> fileOfTensor;
+  private final QuantizedCheckpoint quantized; // null unless config.json has a quantization_config
 
-  private ModelDirectory(FileSystem fs, Path root, JsonNode configJson, ModelSpec spec, Map<String, SafetensorsFile> fileOfTensor) {
+  private ModelDirectory(FileSystem fs, Path root, JsonNode configJson, ModelSpec spec, Map<String, SafetensorsFile> fileOfTensor,
+                         QuantizedCheckpoint quantized) {
     this.fs = fs;
     this.root = root;
     this.configJson = configJson;
     this.spec = spec;
     this.fileOfTensor = fileOfTensor;
+    this.quantized = quantized;
   }
 
   public static ModelDirectory open(String location, Configuration hadoopConf) {
@@ -72,6 +77,7 @@ public final class ModelDirectory {
     JsonNode configJson = readJson(fs, configPath, "the model's config.json");
     ModelSpec spec = ModelSpec.parse(configJson, configPath.toString());
     requirement.accept(spec, configPath.toString());
+    QuantizedCheckpoint quantized = QuantizedCheckpoint.parse(configJson, configPath.toString());
     Map<String, SafetensorsFile> fileOfTensor = openWeights(fs, root);
     Path tokenizer = new Path(root, TOKENIZER_FILE);
     try {
@@ -81,7 +87,7 @@ public final class ModelDirectory {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    ModelDirectory dir = new ModelDirectory(fs, root, configJson, spec, fileOfTensor);
+    ModelDirectory dir = new ModelDirectory(fs, root, configJson, spec, fileOfTensor, quantized);
     dir.validateTensors();
     return dir;
   }
@@ -179,8 +185,22 @@ public final class ModelDirectory {
       }
     }
     for (Map.Entry<String, long[]> e : expected.entrySet()) {
-      entry(e.getKey(), e.getValue());
+      if (storedQuantized(e.getKey())) {
+        quantized.check(e.getKey(), e.getValue(), fileOfTensor::get);
+      } else {
+        entry(e.getKey(), e.getValue());
+      }
     }
+  }
+
+  /** True if the checkpoint stores this {@code <linear>.weight} quantized (compressed-tensors or GPTQ). */
+  private boolean storedQuantized(String name) {
+    return quantized != null && quantized.stores(name, fileOfTensor::containsKey);
+  }
+
+  /** The quantization of a quantized checkpoint, or null. */
+  public QuantizedCheckpoint quantization() {
+    return quantized;
   }
 
   /** Header entry of a tensor, checked against the shape {@code config.json} implies. */
@@ -238,6 +258,9 @@ public final class ModelDirectory {
 
   /** Reads one tensor, upcast to fp32. */
   public Tensor tensor(String name, long[] expectedShape) {
+    if (storedQuantized(name)) { // the dequantized weights a loader computes
+      return new Tensor(expectedShape.clone(), quantized.read(name, expectedShape, fileOfTensor::get).weights());
+    }
     SafetensorsFile.Entry e = entry(name, expectedShape);
     return new Tensor(e.shape(), fileOfTensor.get(name).readFloats(name));
   }
@@ -299,6 +322,10 @@ public final class ModelDirectory {
 
   /** The tensor as its 16-bit patterns if it is stored as BF16 or F16, else null. */
   private HalfTensor half(String name, long[] expectedShape) {
+    if (storedQuantized(name)) { // dequantized into the scales' dtype, which holds every dequantized value exactly
+      CompressedLinear.Quantized q = quantized.read(name, expectedShape, fileOfTensor::get);
+      return q.scaleDtype() == DType.F32 ? null : HalfTensor.of(expectedShape.clone(), q.scaleDtype(), q.weights());
+    }
     SafetensorsFile.Entry e = entry(name, expectedShape);
     if (e.dtype() != DType.BF16 && e.dtype() != DType.F16) {
       return null;

@@ -32,8 +32,15 @@ public final class ModelExporter {
 
   private ModelExporter() {}
 
-  /** A tensor of the output as its shape and a source of its bytes in the output dtype, fetched when it is written. */
-  public record Encoded(long[] shape, Supplier<byte[]> bytes) {}
+  /**
+   * A tensor of the output as its shape and a source of its bytes, fetched when it is written: in the output dtype, or
+   * in {@code dtype} when given (a quantized linear's I32 codes and its scales).
+   */
+  public record Encoded(long[] shape, Supplier<byte[]> bytes, DType dtype) {
+    public Encoded(long[] shape, Supplier<byte[]> bytes) {
+      this(shape, bytes, null);
+    }
+  }
 
   /**
    * @param numBlocks number of decoder blocks in the output
@@ -64,7 +71,8 @@ public final class ModelExporter {
     for (int i = 0; i < numBlocks; i++) {
       String prefix = spec.blockPrefix(i);
       for (Map.Entry<String, Encoded> e : blocks.apply(i).entrySet()) {
-        writer.add(SafetensorsWriter.Tensor.ofEncoded(prefix + e.getKey(), dtype, e.getValue().shape(), e.getValue().bytes()));
+        DType own = e.getValue().dtype();
+        writer.add(SafetensorsWriter.Tensor.ofEncoded(prefix + e.getKey(), own != null ? own : dtype, e.getValue().shape(), e.getValue().bytes()));
       }
     }
     try {
