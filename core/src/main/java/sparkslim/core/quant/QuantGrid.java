@@ -90,6 +90,38 @@ public final class QuantGrid {
     return r == 0 ? eps(s.scaleDtype()) : r;
   }
 
+  /**
+   * The GPTQ repository's MSE grid search (docs/depth_quant.md §2.2; {@code Quantizer.configure(mse=True, norm=2.4,
+   * grid=100, maxshrink=0.8)}): the range shrunk by p = 1 − i/100 for i = 0..79, the grid of each, and the one with the
+   * smallest Σ |q(x) − x|^2.4 over the group kept (the first on ties). Weight-only: needs no data.
+   *
+   * @param x the group's values {@code x[from], x[from + 1], …, x[from + n − 1]}
+   */
+  public static Params searchParams(float[] x, int from, int n, QuantScheme s, DType working) {
+    float lo = Float.POSITIVE_INFINITY;
+    float hi = Float.NEGATIVE_INFINITY;
+    for (int i = from; i < from + n; i++) {
+      lo = Math.min(lo, x[i]);
+      hi = Math.max(hi, x[i]);
+    }
+    Params best = null;
+    double bestError = Double.POSITIVE_INFINITY;
+    for (int i = 0; i < 80; i++) {
+      float p = 1f - i / 100f;
+      Params candidate = params(p * Math.min(lo, 0f), p * Math.max(hi, 0f), s, working);
+      double error = 0;
+      for (int k = from; k < from + n; k++) {
+        float d = dequantize(code(x[k], candidate, s, working), candidate.scale(), candidate.zeroPoint(), s.scaleDtype()) - x[k];
+        error += Math.pow(Math.abs(d), 2.4);
+      }
+      if (error < bestError) {
+        bestError = error;
+        best = candidate;
+      }
+    }
+    return best;
+  }
+
   /** The signed code of {@code x} on the grid {@code p}. */
   public static int code(float x, Params p, QuantScheme s, DType working) {
     int qmin = s.qmin();

@@ -34,8 +34,16 @@ public final class RtnSolver implements LinearSolver {
     return quantize(w, rows, cols, scheme, working);
   }
 
-  /** Quantizes {@code w} (rows, cols) by round-to-nearest; {@code w} is not modified. */
+  /** Quantizes {@code w} (rows, cols) by round-to-nearest on min/max grids; {@code w} is not modified. */
   public static CompressedLinear.Quantized quantize(float[] w, int rows, int cols, QuantScheme scheme, DType working) {
+    return quantize(w, rows, cols, scheme, working, false);
+  }
+
+  /**
+   * As {@link #quantize(float[], int, int, QuantScheme, DType)}; with {@code clipSearch}, each group's grid comes from
+   * {@link QuantGrid#searchParams} (per tensor: min/max).
+   */
+  public static CompressedLinear.Quantized quantize(float[] w, int rows, int cols, QuantScheme scheme, DType working, boolean clipSearch) {
     int width = scheme.groupWidth(cols);
     int groups = cols / width;
     byte[] codes = new byte[rows * cols]; // (rows, cols)
@@ -45,7 +53,8 @@ public final class RtnSolver implements LinearSolver {
     for (int r = 0; r < rows; r++) {
       for (int g = 0; g < groups; g++) {
         int from = r * cols + g * width;
-        QuantGrid.Params p = whole != null ? whole : QuantGrid.params(min(w, from, width), max(w, from, width), scheme, working);
+        QuantGrid.Params p = whole != null ? whole : clipSearch ? QuantGrid.searchParams(w, from, width, scheme, working)
+            : QuantGrid.params(min(w, from, width), max(w, from, width), scheme, working);
         scales[r * groups + g] = p.scale();
         if (zeros != null) {
           zeros[r * groups + g] = (byte) p.zeroPoint();

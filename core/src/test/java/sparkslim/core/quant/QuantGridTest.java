@@ -3,6 +3,7 @@ package sparkslim.core.quant;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -137,6 +138,25 @@ class QuantGridTest {
     assertThrows(IllegalArgumentException.class, () -> QuantScheme.group(5, 128, true, DType.BF16));
     assertEquals(4 + 16.0 / 128, QuantScheme.group(4, 128, true, DType.BF16).bitsPerWeight(8, 256), 1e-12);
     assertEquals(4 + 20.0 / 128, QuantScheme.group(4, 128, false, DType.BF16).bitsPerWeight(8, 256), 1e-12);
+  }
+
+  @Test
+  void clipSearchNeverDoesWorseThanMinMaxInItsOwnNorm() {
+    float[] w = bf16Weights();
+    for (QuantScheme s : new QuantScheme[] {QuantScheme.group(3, GROUP, false, DType.BF16), QuantScheme.group(4, GROUP, true, DType.F16)}) {
+      CompressedLinear.Quantized plain = RtnSolver.quantize(w, ROWS, COLS, s, DType.F32);
+      CompressedLinear.Quantized searched = RtnSolver.quantize(w, ROWS, COLS, s, DType.F32, true);
+      float[] p = plain.weights();
+      float[] q = searched.weights();
+      double plainError = 0;
+      double searchedError = 0;
+      for (int i = 0; i < w.length; i++) {
+        plainError += Math.pow(Math.abs(p[i] - w[i]), 2.4);
+        searchedError += Math.pow(Math.abs(q[i] - w[i]), 2.4);
+      }
+      assertTrue(searchedError <= plainError, s.label());
+      assertTrue(searchedError < 0.95 * plainError, s.label() + ": the search finds better grids on Gaussian weights");
+    }
   }
 
   /** Gaussian bf16 values, with an all-zero group and an all-positive group (the range widened to include 0). */
