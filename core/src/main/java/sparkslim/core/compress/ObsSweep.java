@@ -32,6 +32,12 @@ public final class ObsSweep {
     float target(int r, int i1, int i, float x);
   }
 
+  /** A rule that prunes: it tells which entries of the current block it sets to 0 (SparseGPT's mask). */
+  public interface MaskingRule extends ColumnRule {
+    /** True if W1[r, i] of the current block is pruned (valid once {@link #beginColumn} ran for column i). */
+    boolean pruned(int r, int i);
+  }
+
   /**
    * Step 1 of 2 towards U (cols, cols) with H⁻¹ = Uᵀ·U: dead inputs (H[d, d] = 0) get H[d, d] = 1 (and, with
    * {@code zeroDeadColumns}, W[:, d] = 0), then H += dampeningFraction·mean(diag H)·I, returned as P·H'·P in fp32 (P

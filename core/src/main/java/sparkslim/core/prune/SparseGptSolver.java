@@ -126,15 +126,23 @@ public final class SparseGptSolver implements LinearSolver {
     float[] u = ObsSweep.factor(a, cols, dampeningFraction, DAMPENING_FRACTION_KEY, NUM_SAMPLES_KEY); // (cols, cols), hInv = Uᵀ·U
     a = null; // now U (reversed in place)
     BitSet mask = new BitSet(w.length);
-    double loss = ObsSweep.sweep(w, u, rows, cols, blockSize, new MaskRule(cols, mask));
+    double loss = ObsSweep.sweep(w, u, rows, cols, blockSize, maskRule(cols, mask));
     return CompressedLinear.Masked.of(w, mask, loss);
+  }
+
+  /**
+   * SparseGPT's mask as a rule of the column sweep, setting the bits of {@code mask} (bit r·cols + c = pruned): for a
+   * method that also quantizes the kept weights in the same sweep (SparseGPT with GPTQ, the paper's "--wbits").
+   */
+  public ObsSweep.MaskingRule maskRule(int cols, BitSet mask) {
+    return new MaskRule(cols, mask);
   }
 
   /**
    * SparseGPT's mask, chosen on the error-compensated block: unstructured once per block, N:M at every M-th column; a
    * pruned weight's target is 0.
    */
-  private final class MaskRule implements ObsSweep.ColumnRule {
+  private final class MaskRule implements ObsSweep.MaskingRule {
     private final int cols;
     private final BitSet mask;
     private final float[] groupScore; // (m)
@@ -184,6 +192,11 @@ public final class SparseGptSolver implements LinearSolver {
           mask1[r * count + i + j] |= selected[j];
         }
       }
+    }
+
+    @Override
+    public boolean pruned(int r, int i) {
+      return mask1[r * count + i];
     }
 
     @Override

@@ -1,12 +1,14 @@
 package sparkslim.core.quant;
 
 import java.util.Arrays;
+import java.util.BitSet;
 import org.bytedeco.javacpp.FloatPointer;
 import sparkslim.core.calib.InputStatistics;
 import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.compress.LinearSolver;
 import sparkslim.core.compress.ObsSweep;
 import sparkslim.core.io.DType;
+import sparkslim.core.prune.SparseGptSolver;
 
 /**
  * GPTQ (Frantar et al., ICLR 2023; the IST-DASLab {@code GPTQ.fasterquant}, docs/depth_quant.md §2.4), on the column
@@ -38,12 +40,27 @@ public final class GptqSolver implements LinearSolver {
   private final int blockSize;
   private final double dampeningFraction;
   private final ActOrder actOrder;
+  private final SparseGptSolver pruner; // prunes in the same sweep, or null
 
   /**
    * @param blockSize columns per block of the lazy batch update, > 0 (the references: 128)
    * @param dampeningFraction finite, ≥ 0 (the references: 0.01)
    */
   public GptqSolver(QuantScheme scheme, int blockSize, double dampeningFraction, ActOrder actOrder) {
+    this(scheme, blockSize, dampeningFraction, actOrder, null);
+  }
+
+  /**
+   * Joint pruning and quantization in one column sweep (SparseGPT §4, "joint sparsification and quantization"; the
+   * reference's {@code --wbits}): {@code pruner} chooses the mask on the error-compensated weights as SparseGPT does,
+   * a pruned weight becomes its zero point's code (exactly 0), and every kept weight its dequantized code; the errors
+   * of both are fed forward. Act-order must be off (the mask is chosen in column order), and the pruner's block size
+   * and dampening are this solver's.
+   */
+  public GptqSolver(QuantScheme scheme, int blockSize, double dampeningFraction, ActOrder actOrder, SparseGptSolver pruner) {
+    if (pruner != null && actOrder != ActOrder.OFF) {
+      throw new IllegalArgumentException("GPTQ with pruning in the same sweep needs act-order off, found " + actOrder.configName());
+    }
     if (blockSize <= 0) {
       throw new IllegalArgumentException("GPTQ block size must be > 0, found " + blockSize);
     }
@@ -54,6 +71,7 @@ public final class GptqSolver implements LinearSolver {
     this.blockSize = blockSize;
     this.dampeningFraction = dampeningFraction;
     this.actOrder = actOrder;
+    this.pruner = pruner;
   }
 
   /** {@link #solveConsumingHessian} with H = (2 / numSamples)·Σ XᵀX, built in {@code scratch} when given. */
@@ -96,7 +114,8 @@ public final class GptqSolver implements LinearSolver {
     float[] u = ObsSweep.factor(a, cols, dampeningFraction, DAMPENING_FRACTION_KEY, NUM_SAMPLES_KEY); // (cols, cols)
     a = null;
     QuantRule rule = new QuantRule(rows, cols, width, perm, staticGroups || scheme.strategy() != QuantStrategy.GROUP, grids);
-    double loss = ObsSweep.sweep(wp, u, rows, cols, blockSize, rule);
+    BitSet mask = pruner == null ? null : new BitSet(rows * cols);
+    double loss = ObsSweep.sweep(wp, u, rows, cols, blockSize, mask == null ? rule : new PruneThenQuantize(pruner.maskRule(cols, mask), rule));
 
     byte[] codes = new byte[rows * cols]; // (rows, cols) in the weight's own column order
     for (int r = 0; r < rows; r++) {
@@ -119,7 +138,39 @@ public final class GptqSolver implements LinearSolver {
         gIdx[perm[j]] = j / width; // groups in the order the sweep formed them
       }
     }
-    return new CompressedLinear.Quantized(rows, cols, scheme.bits(), width, scheme.scaleDtype(), codes, scales, zeros, gIdx, null, loss, null);
+    return new CompressedLinear.Quantized(rows, cols, scheme.bits(), width, scheme.scaleDtype(), codes, scales, zeros, gIdx, mask, loss, null);
+  }
+
+  /** SparseGPT's mask first: a pruned weight becomes the code of 0 (its zero point), a kept one its quantized value. */
+  private static final class PruneThenQuantize implements ObsSweep.ColumnRule {
+    private final ObsSweep.MaskingRule mask;
+    private final QuantRule quant;
+
+    PruneThenQuantize(ObsSweep.MaskingRule mask, QuantRule quant) {
+      this.mask = mask;
+      this.quant = quant;
+    }
+
+    @Override
+    public void beginBlock(float[] w1, float[] d1, int rows, int count, int i1, FloatPointer w, int cols) {
+      mask.beginBlock(w1, d1, rows, count, i1, w, cols);
+      quant.beginBlock(w1, d1, rows, count, i1, w, cols);
+    }
+
+    @Override
+    public void beginColumn(float[] w1, float[] d1, int rows, int count, int i1, int i) {
+      mask.beginColumn(w1, d1, rows, count, i1, i);
+      quant.beginColumn(w1, d1, rows, count, i1, i);
+    }
+
+    @Override
+    public float target(int r, int i1, int i, float x) {
+      if (mask.pruned(r, i)) {
+        mask.target(r, i1, i, x); // records the mask bit
+        return quant.target(r, i1, i, 0f); // the zero point's code: dequantizes to exactly 0
+      }
+      return quant.target(r, i1, i, x);
+    }
   }
 
   /** The grid of every (row, group) of {@code w} in its own column order (per tensor: one grid for all). */

@@ -102,6 +102,44 @@ class GptqSolverTest {
     assertEquals(0f, q.weights()[3]);
   }
 
+  @Test
+  void pruningAndQuantizingInOneSweepKeepsTheMaskAtExactZerosAndBeatsQuantizingAfterwards() {
+    Random rnd = new Random(4);
+    float[] w = IntPackingTest.random(ROWS, COLS, 8);
+    int tokens = 1024;
+    float[] x = new float[tokens * COLS];
+    for (int t = 0; t < tokens; t++) {
+      double common = rnd.nextGaussian();
+      for (int c = 0; c < COLS; c++) {
+        x[t * COLS + c] = (float) (0.6 * common + rnd.nextGaussian());
+      }
+    }
+    HessianAccumulator acc = new HessianAccumulator(COLS);
+    acc.add(x, tokens);
+    QuantScheme s = QuantScheme.group(4, 128, true, DType.BF16);
+    for (sparkslim.core.prune.MaskStructure structure : new sparkslim.core.prune.MaskStructure[] {
+        sparkslim.core.prune.MaskStructure.UNSTRUCTURED, sparkslim.core.prune.MaskStructure.parse("2:4", "test")}) {
+      sparkslim.core.prune.SparseGptSolver pruner = new sparkslim.core.prune.SparseGptSolver(0.5, structure, 128, 0.01);
+      CompressedLinear.Quantized joint = new GptqSolver(s, 128, 0.01, ActOrder.OFF, pruner).solve(w, ROWS, COLS, acc.statistics(), null);
+      float[] q = joint.weights();
+      assertTrue(joint.mask().cardinality() >= ROWS * COLS / 2, structure.toString());
+      for (int k = joint.mask().nextSetBit(0); k >= 0; k = joint.mask().nextSetBit(k + 1)) {
+        assertEquals(0f, q[k], "pruned entry " + k + " is exactly 0");
+      }
+      if (!structure.isUnstructured()) {
+        for (int g = 0; g < ROWS * COLS; g += 4) {
+          assertEquals(2, joint.mask().get(g, g + 4).cardinality(), "2 of every 4");
+        }
+      }
+      // pruning with SparseGPT, then rounding the kept weights to the same grid
+      CompressedLinear.Masked pruned = pruner.solve(w, ROWS, COLS, acc.statistics(), null);
+      float[] afterwards = RtnSolver.quantize(pruned.weights(), ROWS, COLS, s, DType.F32).weights();
+      double jointError = outputError(w, q, x, tokens);
+      double separateError = outputError(w, afterwards, x, tokens);
+      assertTrue(jointError < separateError, structure + ": joint " + jointError + " against separate " + separateError);
+    }
+  }
+
   private static double outputError(float[] w, float[] q, float[] x, int tokens) {
     double sum = 0;
     for (int t = 0; t < tokens; t++) {
