@@ -24,12 +24,8 @@ class QuantGridTest {
     float[] expected = new float[w.length];
     for (int r = 0; r < ROWS; r++) {
       for (int g = 0; g < COLS / GROUP; g++) {
-        float lo = 0;
-        float hi = 0;
-        for (int c = g * GROUP; c < (g + 1) * GROUP; c++) {
-          lo = Math.min(lo, w[r * COLS + c]);
-          hi = Math.max(hi, w[r * COLS + c]);
-        }
+        float lo = Math.min(0, extreme(w, r, g, -1)); // the range widened to include 0
+        float hi = Math.max(0, extreme(w, r, g, 1));
         float scale = bf16(Math.max(-lo, hi) / 7.5f); // absmax / ((qmax − qmin)/2)
         if (scale == 0) {
           scale = 0x1p-7f; // torch.finfo(bfloat16).eps
@@ -50,12 +46,8 @@ class QuantGridTest {
     float[] expected = new float[w.length];
     for (int r = 0; r < ROWS; r++) {
       for (int g = 0; g < COLS / GROUP; g++) {
-        float lo = 0;
-        float hi = 0;
-        for (int c = g * GROUP; c < (g + 1) * GROUP; c++) {
-          lo = Math.min(lo, w[r * COLS + c]);
-          hi = Math.max(hi, w[r * COLS + c]);
-        }
+        float lo = Math.min(0, extreme(w, r, g, -1)); // the range widened to include 0
+        float hi = Math.max(0, extreme(w, r, g, 1));
         float scale = bf16(bf16(hi - lo) / 15f); // (max − min)/(qmax − qmin)
         if (scale == 0) {
           scale = 0x1p-7f;
@@ -78,12 +70,8 @@ class QuantGridTest {
     float[] expected = new float[w.length];
     for (int r = 0; r < ROWS; r++) {
       for (int g = 0; g < COLS / GROUP; g++) {
-        float xmin = 0;
-        float xmax = 0;
-        for (int c = g * GROUP; c < (g + 1) * GROUP; c++) {
-          xmin = Math.min(xmin, w[r * COLS + c]);
-          xmax = Math.max(xmax, w[r * COLS + c]);
-        }
+        float xmin = Math.min(0, extreme(w, r, g, -1));
+        float xmax = Math.max(0, extreme(w, r, g, 1));
         if (xmin == 0 && xmax == 0) {
           xmin = -1;
           xmax = 1;
@@ -157,6 +145,15 @@ class QuantGridTest {
       assertTrue(searchedError <= plainError, s.label());
       assertTrue(searchedError < 0.95 * plainError, s.label() + ": the search finds better grids on Gaussian weights");
     }
+  }
+
+  /** The smallest (sign −1) or largest (sign 1) value of group g of row r. */
+  private static float extreme(float[] w, int r, int g, int sign) {
+    float m = sign * Float.NEGATIVE_INFINITY;
+    for (int c = g * GROUP; c < (g + 1) * GROUP; c++) {
+      m = sign > 0 ? Math.max(m, w[r * COLS + c]) : Math.min(m, w[r * COLS + c]);
+    }
+    return m;
   }
 
   /** Gaussian bf16 values, with an all-zero group and an all-positive group (the range widened to include 0). */
