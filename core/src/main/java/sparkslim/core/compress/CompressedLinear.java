@@ -2,7 +2,6 @@ package sparkslim.core.compress;
 
 import java.util.BitSet;
 import sparkslim.core.io.DType;
-import sparkslim.core.io.HalfFloats;
 
 /**
  * What a per-linear solver ({@link LinearSolver}) makes of one linear layer: the one result type the driver, the part
@@ -67,9 +66,9 @@ public sealed interface CompressedLinear {
   /**
    * A quantized linear (docs/depth_quant.md §2.1, §2.8): signed integer codes, one scale (and for asymmetric schemes one
    * zero point) per group of {@code groupSize} consecutive input columns of a row, and the dequantized weights
-   * w[r, c] = round(scale[r, g]·(code[r, c] − zeroPoint[r, g])) with g = gIdx[c] (or c / groupSize), rounded to
-   * {@code scaleDtype} as a loader computes them. Per-channel quantization has groupSize = cols; per-tensor quantization
-   * repeats its one scale on every row. The arrays are not copied.
+   * w[r, c] = scale[r, g]·(code[r, c] − zeroPoint[r, g]) with g = gIdx[c] (or c / groupSize), in fp32 (exact for BF16
+   * and F16 scales; what transformers computes loading the checkpoint in fp32). Per-channel quantization has groupSize =
+   * cols; per-tensor quantization repeats its one scale on every row. The arrays are not copied.
    *
    * @param bits code width; codes and zero points lie in [−2^(bits−1), 2^(bits−1) − 1]
    * @param scaleDtype the dtype the scales are stored in (every scale is exactly representable in it)
@@ -103,7 +102,7 @@ public sealed interface CompressedLinear {
       return gIdx != null ? gIdx[c] : c / groupSize;
     }
 
-    /** The dequantized fp32 weights (rows, cols), a new array; each is a value of {@code scaleDtype}. */
+    /** The dequantized fp32 weights (rows, cols), a new array. */
     @Override
     public float[] weights() {
       int groups = groupsPerRow();
@@ -112,7 +111,7 @@ public sealed interface CompressedLinear {
         for (int c = 0; c < cols; c++) {
           int g = r * groups + group(c);
           int zero = zeroPoints == null ? 0 : zeroPoints[g];
-          w[r * cols + c] = HalfFloats.round(scales[g] * (codes[r * cols + c] - zero), scaleDtype);
+          w[r * cols + c] = scales[g] * (codes[r * cols + c] - zero);
         }
       }
       return w;

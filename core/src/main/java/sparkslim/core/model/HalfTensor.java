@@ -31,23 +31,6 @@ public record HalfTensor(long[] shape, DType dtype, short[] bits) implements Ser
     }
   }
 
-  /**
-   * From fp32 values that {@code dtype} holds exactly (e.g. dequantized weights rounded to the scales' dtype).
-   *
-   * @throws IllegalArgumentException if a value is not a {@code dtype} value
-   */
-  public static HalfTensor of(long[] shape, DType dtype, float[] values) {
-    short[] bits = new short[values.length];
-    for (int i = 0; i < values.length; i++) {
-      bits[i] = dtype == DType.BF16 ? HalfFloats.floatToBf16(values[i]) : HalfFloats.floatToF16(values[i]);
-      float back = dtype == DType.BF16 ? HalfFloats.bf16ToFloat(bits[i]) : HalfFloats.f16ToFloat(bits[i]);
-      if (Float.floatToIntBits(back) != Float.floatToIntBits(values[i])) {
-        throw new IllegalArgumentException("value " + values[i] + " at " + i + " is not a " + dtype + " value");
-      }
-    }
-    return new HalfTensor(shape, dtype, bits);
-  }
-
   /** From little-endian bytes as safetensors and the shard table store them (2 bytes per value). */
   public static HalfTensor fromLittleEndian(long[] shape, DType dtype, byte[] data) {
     short[] bits = new short[data.length / 2];

@@ -16,7 +16,6 @@ import org.apache.hadoop.fs.Path;
 import sparkslim.core.SparkslimException;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.SafetensorsFile;
-import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.quant.QuantizedCheckpoint;
 
 /**
@@ -322,9 +321,8 @@ public final class ModelDirectory {
 
   /** The tensor as its 16-bit patterns if it is stored as BF16 or F16, else null. */
   private HalfTensor half(String name, long[] expectedShape) {
-    if (storedQuantized(name)) { // dequantized into the scales' dtype, which holds every dequantized value exactly
-      CompressedLinear.Quantized q = quantized.read(name, expectedShape, fileOfTensor::get);
-      return q.scaleDtype() == DType.F32 ? null : HalfTensor.of(expectedShape.clone(), q.scaleDtype(), q.weights());
+    if (storedQuantized(name)) { // dequantized in fp32 by tensor(): scale·(code − zero) need not be a 16-bit value
+      return null;
     }
     SafetensorsFile.Entry e = entry(name, expectedShape);
     if (e.dtype() != DType.BF16 && e.dtype() != DType.F16) {

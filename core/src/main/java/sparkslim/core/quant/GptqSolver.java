@@ -25,8 +25,8 @@ import sparkslim.core.prune.SparseGptSolver;
  *       forward (GPTQ Algorithm 1), and the lazy batch update closes each block.</li>
  * </ol>
  * The grids are computed in fp32 and their scales rounded to the scheme's storage dtype before any code is chosen,
- * and the error is taken against the dequantized weight a loader computes ({@link QuantGrid#dequantize}), so the
- * loss and the propagated activations are those of the exported file. {@link CompressedLinear#loss()} is the
+ * and the error is taken against the dequantized weight ({@link QuantGrid#dequantize}), so the loss and the propagated
+ * activations are those of the exported file. {@link CompressedLinear#loss()} is the
  * reference's Σ (w − q)²/d²/2.
  */
 public final class GptqSolver implements LinearSolver {
@@ -283,7 +283,7 @@ public final class GptqSolver implements LinearSolver {
       QuantGrid.Params p = current[r];
       int code = QuantGrid.code(x, p, scheme, DType.F32);
       codes[r * cols + i1 + i] = (byte) code;
-      return QuantGrid.dequantize(code, p.scale(), p.zeroPoint(), scheme.scaleDtype());
+      return QuantGrid.dequantize(code, p.scale(), p.zeroPoint());
     }
   }
 

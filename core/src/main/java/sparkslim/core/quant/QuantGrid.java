@@ -111,7 +111,7 @@ public final class QuantGrid {
       Params candidate = params(p * Math.min(lo, 0f), p * Math.max(hi, 0f), s, working);
       double error = 0;
       for (int k = from; k < from + n; k++) {
-        float d = dequantize(code(x[k], candidate, s, working), candidate.scale(), candidate.zeroPoint(), s.scaleDtype()) - x[k];
+        float d = dequantize(code(x[k], candidate, s, working), candidate.scale(), candidate.zeroPoint()) - x[k];
         error += Math.pow(Math.abs(d), 2.4);
       }
       if (error < bestError) {
@@ -140,8 +140,12 @@ public final class QuantGrid {
     return (int) Math.min(Math.max(q, 0f), (float) ((1 << s.bits()) - 1)) - offset;
   }
 
-  /** The weight a loader computes from a code: scale·(code − zeroPoint), rounded to the scales' dtype. */
-  public static float dequantize(int code, float scale, int zeroPoint, DType scaleDtype) {
-    return round(scale * (code - zeroPoint), scaleDtype);
+  /**
+   * The dequantized weight scale·(code − zeroPoint) in fp32: exact for BF16 and F16 scales (at most 11 + 8 significant
+   * bits), so it is what compressed-tensors computes when transformers loads the checkpoint in fp32. A loader working
+   * in bf16 or fp16 rounds it to that dtype.
+   */
+  public static float dequantize(int code, float scale, int zeroPoint) {
+    return scale * (code - zeroPoint);
   }
 }

@@ -34,11 +34,11 @@ class CompressedLinearTest {
     CompressedLinear.Quantized permuted = new CompressedLinear.Quantized(2, 4, 4, 2, DType.F32, codes, scales, null, new int[] {1, 0, 1, 0}, null,
         Double.NaN, null);
     assertArrayEquals(new float[] {-0.5f, 0.5f, 0.75f, 0f, 14f, -8f, 4f, 2f}, permuted.weights());
-    // the dequantized weight is rounded to the scales' dtype, as a loader computes it: bf16 keeps 8 significant bits
+    // the dequantized weight is the exact product, not rounded to the scales' dtype (as transformers computes it in fp32)
     float scale = 1.0078125f; // 1 + 2^-7, a bf16 value
     CompressedLinear.Quantized bf16 = new CompressedLinear.Quantized(1, 2, 4, 2, DType.BF16, new byte[] {7, 1}, new float[] {scale}, null, null,
         null, Double.NaN, null);
-    assertArrayEquals(new float[] {7.0625f, scale}, bf16.weights(), "7·(1 + 2^-7) = 7.0546875 rounds to 7.0625 in bf16");
+    assertArrayEquals(new float[] {7.0546875f, scale}, bf16.weights(), "7·(1 + 2^-7) = 7.0546875, which bf16 would round to 7.0625");
     assertThrows(IllegalArgumentException.class, () -> new CompressedLinear.Quantized(2, 4, 4, 3, DType.F32, codes, scales, null, null, null, 0, null),
         "a group size that does not divide the columns");
     assertThrows(IllegalArgumentException.class, () -> new CompressedLinear.Quantized(2, 4, 4, 2, DType.F32, codes, new float[3], null, null, null,

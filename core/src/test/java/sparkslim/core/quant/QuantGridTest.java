@@ -32,7 +32,7 @@ class QuantGridTest {
         }
         for (int c = g * GROUP; c < (g + 1) * GROUP; c++) {
           int code = (int) Math.rint(Math.min(Math.max(bf16(w[r * COLS + c] / scale), -8f), 7f)); // an int8 code: −0 becomes 0
-          expected[r * COLS + c] = bf16(scale * code);
+          expected[r * COLS + c] = scale * code;
         }
       }
     }
@@ -55,7 +55,7 @@ class QuantGridTest {
         float zp = (float) Math.rint(Math.min(Math.max(bf16(-8f - bf16(lo / scale)), -8f), 7f)); // round(clamp(qmin − min/scale))
         for (int c = g * GROUP; c < (g + 1) * GROUP; c++) {
           int code = (int) Math.rint(Math.min(Math.max(bf16(bf16(w[r * COLS + c] / scale) + zp), -8f), 7f));
-          expected[r * COLS + c] = bf16(scale * (code - zp));
+          expected[r * COLS + c] = scale * (code - zp);
         }
       }
     }
