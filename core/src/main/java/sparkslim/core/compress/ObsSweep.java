@@ -4,6 +4,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import sparkslim.core.SparkslimException;
 import sparkslim.core.linalg.Blas;
 import sparkslim.core.linalg.Lapack;
+import sparkslim.core.linalg.Ridge;
 
 /**
  * The column sweep that SparseGPT and GPTQ share (SparseGPT Algorithm 1; GPTQ Algorithm 1, docs/depth_quant.md §2.4):
@@ -59,14 +60,7 @@ public final class ObsSweep {
         }
       }
     }
-    double meanDiagonal = 0;
-    for (int i = 0; i < cols; i++) {
-      meanDiagonal += h[i * cols + i];
-    }
-    double damp = dampeningFraction * meanDiagonal / cols;
-    for (int i = 0; i < cols; i++) {
-      h[i * cols + i] += damp;
-    }
+    Ridge.addFractionOfMeanDiagonal(h, cols, dampeningFraction);
     return reversedFp32(h, cols, perm);
   }
 

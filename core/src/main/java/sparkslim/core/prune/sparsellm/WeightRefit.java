@@ -2,6 +2,7 @@ package sparkslim.core.prune.sparsellm;
 
 import sparkslim.core.SparkslimException;
 import sparkslim.core.linalg.Lapack;
+import sparkslim.core.linalg.Ridge;
 
 /**
  * The SparseLLM weight subproblem, solved on the driver from aggregated {@link LeastSquaresAccumulator} statistics:
@@ -71,14 +72,7 @@ public final class WeightRefit {
       throw new IllegalArgumentException("Cannot refit weights: ridge fraction is " + ridgeFraction + " but must be finite and ≥ 0");
     }
     double[] g = sumAtA.clone(); // (in, in), ΣAᵀA + λI
-    double meanDiagonal = 0;
-    for (int i = 0; i < in; i++) {
-      meanDiagonal += g[i * in + i];
-    }
-    double lambda = ridgeFraction * meanDiagonal / in;
-    for (int i = 0; i < in; i++) {
-      g[i * in + i] += lambda;
-    }
+    double lambda = Ridge.addFractionOfMeanDiagonal(g, in, ridgeFraction);
     double[] rhs = new double[in * out]; // (in, out), Aᵀ(B − 1·bᵀ) = (ΣBᵀA − b·ΣAᵀ)ᵀ
     for (int o = 0; o < out; o++) {
       double b = bias == null ? 0 : bias[o];
