@@ -97,7 +97,7 @@ class GoldenQuantTest {
     return SafetensorsFile.open(FileSystem.getLocal(new Configuration()), p);
   }
 
-  private static int[] ints(SafetensorsFile f, String name) {
+  static int[] ints(SafetensorsFile f, String name) {
     long[] l = f.readLongs(name);
     int[] out = new int[l.length];
     for (int i = 0; i < l.length; i++) {
