@@ -213,6 +213,17 @@ public final class SafetensorsFile {
     return readBytes(e);
   }
 
+  /** Reads an I32 tensor (e.g. packed quantized codes) as ints. */
+  public int[] readInts(String name) {
+    Entry e = entry(name);
+    if (e.dtype() != DType.I32) {
+      throw new SparkslimException("Tensor '" + name + "' in " + path + ": expected dtype I32, found " + e.dtype());
+    }
+    int[] out = new int[(int) e.numel()];
+    ByteBuffer.wrap(readBytes(e)).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(out);
+    return out;
+  }
+
   /** Reads an integer tensor (I64 or I32) as longs. */
   public long[] readLongs(String name) {
     Entry e = entry(name);

@@ -177,13 +177,7 @@ public final class GptqSolver implements LinearSolver {
   private void fixedGrids(float[] w, int rows, int cols, int width, QuantGrid.Params[] grids) {
     int groups = cols / width;
     if (scheme.strategy() == QuantStrategy.TENSOR) {
-      float lo = Float.POSITIVE_INFINITY;
-      float hi = Float.NEGATIVE_INFINITY;
-      for (float x : w) {
-        lo = Math.min(lo, x);
-        hi = Math.max(hi, x);
-      }
-      Arrays.fill(grids, QuantGrid.params(lo, hi, scheme, DType.F32));
+      Arrays.fill(grids, QuantGrid.params(w, 0, w.length, scheme, DType.F32));
       return;
     }
     for (int r = 0; r < rows; r++) {
@@ -194,13 +188,7 @@ public final class GptqSolver implements LinearSolver {
   }
 
   private QuantGrid.Params grid(float[] x, int from, int n) {
-    float lo = Float.POSITIVE_INFINITY;
-    float hi = Float.NEGATIVE_INFINITY;
-    for (int i = from; i < from + n; i++) {
-      lo = Math.min(lo, x[i]);
-      hi = Math.max(hi, x[i]);
-    }
-    return QuantGrid.params(lo, hi, scheme, DType.F32);
+    return QuantGrid.params(x, from, n, scheme, DType.F32);
   }
 
   /** argsort(diag(H), descending) with dead inputs counted as 1, ties in column order. */

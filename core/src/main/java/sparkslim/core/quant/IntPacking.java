@@ -68,6 +68,20 @@ public final class IntPacking {
     return out;
   }
 
+  /** int32 values as little-endian bytes (safetensors' I32, the shard table's packed columns). */
+  public static byte[] toLittleEndian(int[] values) {
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * values.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    b.asIntBuffer().put(values);
+    return b.array();
+  }
+
+  /** The inverse of {@link #toLittleEndian}. */
+  public static int[] fromLittleEndian(byte[] bytes) {
+    int[] out = new int[bytes.length / 4];
+    java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(out);
+    return out;
+  }
+
   /** (rows, cols) → (cols, rows). */
   public static int[] transpose(int[] a, int rows, int cols) {
     int[] t = new int[a.length];

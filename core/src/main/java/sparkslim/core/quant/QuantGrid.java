@@ -21,11 +21,6 @@ public final class QuantGrid {
    */
   public record Params(float scale, int zeroPoint) {}
 
-  /** {@code v} rounded to {@code dtype} (round to nearest even; F32 unchanged). */
-  public static float round(float v, DType dtype) {
-    return HalfFloats.round(v, dtype);
-  }
-
   /** PyTorch's {@code torch.finfo(dtype).eps}: the scale that replaces a zero scale. */
   public static float eps(DType dtype) {
     switch (dtype) {
@@ -50,6 +45,17 @@ public final class QuantGrid {
     return s.convention() == QuantConvention.SIGNED_ZERO_POINT ? signedParams(lo, hi, s, working) : unsignedParams(lo, hi, s, working);
   }
 
+  /** The grid of the group {@code x[from], …, x[from + n − 1]} from its min and max ({@link #params(float, float, QuantScheme, DType)}). */
+  public static Params params(float[] x, int from, int n, QuantScheme s, DType working) {
+    float lo = Float.POSITIVE_INFINITY;
+    float hi = Float.NEGATIVE_INFINITY;
+    for (int i = from; i < from + n; i++) {
+      lo = Math.min(lo, x[i]);
+      hi = Math.max(hi, x[i]);
+    }
+    return params(lo, hi, s, working);
+  }
+
   // compressed-tensors calculate_qparams (docs/depth_quant.md §2.1 B)
   private static Params signedParams(float lo, float hi, QuantScheme s, DType working) {
     int qmin = s.qmin();
@@ -57,11 +63,11 @@ public final class QuantGrid {
     float range = qmax - qmin;
     if (s.symmetric()) {
       float absmax = Math.max(Math.abs(lo), Math.abs(hi));
-      float scale = stored(round(absmax / (range / 2f), working), s);
+      float scale = stored(HalfFloats.round(absmax / (range / 2f), working), s);
       return new Params(scale, 0);
     }
-    float scale = stored(round(round(hi - lo, working) / range, working), s);
-    float zp = round(qmin - round(lo / scale, working), working);
+    float scale = stored(HalfFloats.round(HalfFloats.round(hi - lo, working) / range, working), s);
+    float zp = HalfFloats.round(qmin - HalfFloats.round(lo / scale, working), working);
     return new Params(scale, (int) Math.rint(Math.min(Math.max(zp, qmin), qmax)));
   }
 
@@ -79,14 +85,14 @@ public final class QuantGrid {
       lo = -1;
       hi = 1;
     }
-    float scale = stored(round(round(hi - lo, working) / maxq, working), s);
-    int zero = s.symmetric() ? (maxq + 1) / 2 : (int) Math.rint(round(-lo / scale, working));
+    float scale = stored(HalfFloats.round(HalfFloats.round(hi - lo, working) / maxq, working), s);
+    int zero = s.symmetric() ? (maxq + 1) / 2 : (int) Math.rint(HalfFloats.round(-lo / scale, working));
     return new Params(scale, zero - offset);
   }
 
   /** The scale rounded to the storage dtype, a zero scale replaced by that dtype's eps (compressed-tensors). */
   private static float stored(float scale, QuantScheme s) {
-    float r = round(scale, s.scaleDtype());
+    float r = HalfFloats.round(scale, s.scaleDtype());
     return r == 0 ? eps(s.scaleDtype()) : r;
   }
 
@@ -128,15 +134,15 @@ public final class QuantGrid {
     int qmax = s.qmax();
     if (s.convention() == QuantConvention.SIGNED_ZERO_POINT) {
       // q = round(clamp(x/scale + zp, qmin, qmax)): the clamp before the round (forward_helpers._quantize)
-      float v = round(x / p.scale(), working);
+      float v = HalfFloats.round(x / p.scale(), working);
       if (p.zeroPoint() != 0) {
-        v = round(v + p.zeroPoint(), working);
+        v = HalfFloats.round(v + p.zeroPoint(), working);
       }
       return (int) Math.rint(Math.min(Math.max(v, qmin), qmax));
     }
-    // q = clamp(round(x/scale) + zero, 0, maxq), in unsigned codes; zero = zeroPoint + offset
+    // q = clamp(HalfFloats.round(x/scale) + zero, 0, maxq), in unsigned codes; zero = zeroPoint + offset
     int offset = 1 << (s.bits() - 1);
-    float q = (float) Math.rint(round(x / p.scale(), working)) + (p.zeroPoint() + offset);
+    float q = (float) Math.rint(HalfFloats.round(x / p.scale(), working)) + (p.zeroPoint() + offset);
     return (int) Math.min(Math.max(q, 0f), (float) ((1 << s.bits()) - 1)) - offset;
   }
 

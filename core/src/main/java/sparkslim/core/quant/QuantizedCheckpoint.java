@@ -190,11 +190,6 @@ public final class QuantizedCheckpoint {
   }
 
   private static int[] ints(Function<String, SafetensorsFile> fileOf, String name) {
-    long[] l = fileOf.apply(name).readLongs(name);
-    int[] out = new int[l.length];
-    for (int i = 0; i < l.length; i++) {
-      out[i] = (int) l[i];
-    }
-    return out;
+    return fileOf.apply(name).readInts(name);
   }
 }

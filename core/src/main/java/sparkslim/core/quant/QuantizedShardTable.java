@@ -2,7 +2,6 @@ package sparkslim.core.quant;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
@@ -44,17 +43,17 @@ public final class QuantizedShardTable {
   private static GenericRecord record(Row row) {
     CompressedLinear.Quantized q = row.q();
     CompressedTensorsPacking p = CompressedTensorsPacking.of(q, row.strategy());
-    byte[] packed = ints(p.packed());
+    byte[] packed = IntPacking.toLittleEndian(p.packed());
     byte[] scales = TensorShardTable.encode(p.scales(), p.scaleDtype());
-    byte[] zp = p.zeroPoint() == null ? null : ints(p.zeroPoint());
-    byte[] gIdx = p.gIdx() == null ? null : ints(p.gIdx());
+    byte[] zp = p.zeroPoint() == null ? null : IntPacking.toLittleEndian(p.zeroPoint());
+    byte[] gIdx = p.gIdx() == null ? null : IntPacking.toLittleEndian(p.gIdx());
     GenericRecord r = new GenericData.Record(SCHEMA);
     r.put("run_id", row.runId());
     r.put("config_fingerprint", row.configFingerprint());
     r.put("block", row.block());
     r.put("linear", row.linear());
-    r.put("scheme", "w" + q.bits() + "-" + (row.strategy() == QuantStrategy.GROUP ? "g" + q.groupSize() : row.strategy().configName()) + "-"
-        + (zp == null ? "sym" : "asym"));
+    r.put("scheme", new QuantScheme(q.bits(), zp == null, row.strategy(), row.strategy() == QuantStrategy.GROUP ? q.groupSize() : 0,
+        QuantConvention.SIGNED_ZERO_POINT, q.scaleDtype()).label());
     r.put("bits", q.bits());
     r.put("strategy", row.strategy().configName());
     r.put("group_size", q.groupSize());
@@ -91,8 +90,8 @@ public final class QuantizedShardTable {
       int groupSize = (Integer) r.get("group_size");
       QuantStrategy strategy = QuantStrategy.valueOf(r.get("strategy").toString().toUpperCase(java.util.Locale.ROOT));
       DType scaleDtype = DType.valueOf(r.get("scale_dtype").toString());
-      CompressedLinear.Quantized unpacked = new CompressedTensorsPacking(out0, in, bits, in / groupSize, strategy, scaleDtype, ints(packed),
-          TensorShardTable.decode(scales, scaleDtype), zp == null ? null : ints(zp), gIdx == null ? null : ints(gIdx)).unpack();
+      CompressedLinear.Quantized unpacked = new CompressedTensorsPacking(out0, in, bits, in / groupSize, strategy, scaleDtype, IntPacking.fromLittleEndian(packed),
+          TensorShardTable.decode(scales, scaleDtype), zp == null ? null : IntPacking.fromLittleEndian(zp), gIdx == null ? null : IntPacking.fromLittleEndian(gIdx)).unpack();
       byte[] mask = bytes(r.get("mask"));
       CompressedLinear.Quantized q = new CompressedLinear.Quantized(out0, in, bits, groupSize, scaleDtype, unpacked.codes(), unpacked.scales(),
           unpacked.zeroPoints(), unpacked.gIdx(), mask == null ? null : BitSet.valueOf(mask), (Double) r.get("loss"), null);
@@ -109,18 +108,6 @@ public final class QuantizedShardTable {
       }
     }
     return TensorShardTable.sha256(all.toByteArray());
-  }
-
-  private static byte[] ints(int[] v) {
-    ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
-    b.asIntBuffer().put(v);
-    return b.array();
-  }
-
-  private static int[] ints(byte[] b) {
-    int[] out = new int[b.length / 4];
-    ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(out);
-    return out;
   }
 
   private static byte[] bytes(Object o) {

@@ -1,7 +1,5 @@
 package sparkslim.core.quant;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import sparkslim.core.compress.CompressedLinear;
@@ -45,10 +43,6 @@ public final class QuantizedTensors {
   }
 
   private static SafetensorsWriter.Tensor ints(String name, long[] shape, int[] values) {
-    return SafetensorsWriter.Tensor.ofEncoded(name, DType.I32, shape, () -> {
-      ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
-      b.asIntBuffer().put(values);
-      return b.array();
-    });
+    return SafetensorsWriter.Tensor.ofEncoded(name, DType.I32, shape, () -> IntPacking.toLittleEndian(values));
   }
 }

@@ -49,12 +49,12 @@ public final class RtnSolver implements LinearSolver {
     byte[] codes = new byte[rows * cols]; // (rows, cols)
     float[] scales = new float[rows * groups]; // (rows, groups)
     byte[] zeros = scheme.symmetric() ? null : new byte[rows * groups]; // symmetric: zero point 0 in both conventions
-    QuantGrid.Params whole = scheme.strategy() == QuantStrategy.TENSOR ? QuantGrid.params(min(w, 0, w.length), max(w, 0, w.length), scheme, working) : null;
+    QuantGrid.Params whole = scheme.strategy() == QuantStrategy.TENSOR ? QuantGrid.params(w, 0, w.length, scheme, working) : null;
     for (int r = 0; r < rows; r++) {
       for (int g = 0; g < groups; g++) {
         int from = r * cols + g * width;
         QuantGrid.Params p = whole != null ? whole : clipSearch ? QuantGrid.searchParams(w, from, width, scheme, working)
-            : QuantGrid.params(min(w, from, width), max(w, from, width), scheme, working);
+            : QuantGrid.params(w, from, width, scheme, working);
         scales[r * groups + g] = p.scale();
         if (zeros != null) {
           zeros[r * groups + g] = (byte) p.zeroPoint();
@@ -65,21 +65,5 @@ public final class RtnSolver implements LinearSolver {
       }
     }
     return new CompressedLinear.Quantized(rows, cols, scheme.bits(), width, scheme.scaleDtype(), codes, scales, zeros, null, null, Double.NaN, null);
-  }
-
-  private static float min(float[] w, int from, int n) {
-    float m = Float.POSITIVE_INFINITY;
-    for (int i = from; i < from + n; i++) {
-      m = Math.min(m, w[i]);
-    }
-    return m;
-  }
-
-  private static float max(float[] w, int from, int n) {
-    float m = Float.NEGATIVE_INFINITY;
-    for (int i = from; i < from + n; i++) {
-      m = Math.max(m, w[i]);
-    }
-    return m;
   }
 }

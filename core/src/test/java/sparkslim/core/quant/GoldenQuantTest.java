@@ -50,12 +50,12 @@ class GoldenQuantTest {
 
       assertArrayEquals(golden.readFloats(prefix + ".weight_scale"), q.scales(), linear + " scales");
       assertArrayEquals(golden.entry(prefix + ".weight_packed").shape(), packed.packedShape(), linear);
-      assertArrayEquals(ints(golden, prefix + ".weight_packed"), packed.packed(), linear + " weight_packed");
+      assertArrayEquals(golden.readInts(prefix + ".weight_packed"), packed.packed(), linear + " weight_packed");
       if (symmetric) {
         assertTrue(!golden.entries().containsKey(prefix + ".weight_zero_point"), linear + ": symmetric zero points are not saved");
       } else {
         assertArrayEquals(golden.entry(prefix + ".weight_zero_point").shape(), packed.zeroPointShape(), linear);
-        assertArrayEquals(ints(golden, prefix + ".weight_zero_point"), packed.zeroPoint(), linear + " weight_zero_point");
+        assertArrayEquals(golden.readInts(prefix + ".weight_zero_point"), packed.zeroPoint(), linear + " weight_zero_point");
       }
       linears++;
     }
@@ -75,7 +75,7 @@ class GoldenQuantTest {
       Tensor w = block.get(prefix.substring(prefix.indexOf(".layers.0.") + ".layers.0.".length()) + ".weight");
       int groups = (int) golden.entry(prefix + ".weight_scale").shape()[1];
       CompressedTensorsPacking read = new CompressedTensorsPacking(w.rows(), w.cols(), 4, groups, QuantStrategy.GROUP, DType.BF16,
-          ints(golden, prefix + ".weight_packed"), golden.readFloats(prefix + ".weight_scale"), ints(golden, prefix + ".weight_zero_point"), null);
+          golden.readInts(prefix + ".weight_packed"), golden.readFloats(prefix + ".weight_scale"), golden.readInts(prefix + ".weight_zero_point"), null);
       CompressedLinear.Quantized q = read.unpack();
       CompressedTensorsPacking again = CompressedTensorsPacking.of(q, QuantStrategy.GROUP);
       assertArrayEquals(read.packed(), again.packed(), prefix);
@@ -97,12 +97,4 @@ class GoldenQuantTest {
     return SafetensorsFile.open(FileSystem.getLocal(new Configuration()), p);
   }
 
-  static int[] ints(SafetensorsFile f, String name) {
-    long[] l = f.readLongs(name);
-    int[] out = new int[l.length];
-    for (int i = 0; i < l.length; i++) {
-      out[i] = (int) l[i];
-    }
-    return out;
-  }
 }

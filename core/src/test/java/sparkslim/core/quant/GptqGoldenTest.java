@@ -50,8 +50,8 @@ class GptqGoldenTest {
       float[] rtn = RtnSolver.quantize(w.data(), w.rows(), w.cols(), scheme, DType.BF16).weights();
       String p = "model.layers.0." + linear;
       float[] reference = new CompressedTensorsPacking(w.rows(), w.cols(), 4, (int) golden.entry(p + ".weight_scale").shape()[1],
-          QuantStrategy.GROUP, DType.BF16, GoldenQuantTest.ints(golden, p + ".weight_packed"), golden.readFloats(p + ".weight_scale"),
-          GoldenQuantTest.ints(golden, p + ".weight_zero_point"), null).unpack().weights();
+          QuantStrategy.GROUP, DType.BF16, golden.readInts(p + ".weight_packed"), golden.readFloats(p + ".weight_scale"),
+          golden.readInts(p + ".weight_zero_point"), null).unpack().weights();
       double oursError = error(w.data(), ours, h, w.cols());
       double referenceError = error(w.data(), reference, h, w.cols());
       double rtnError = error(w.data(), rtn, h, w.cols());
