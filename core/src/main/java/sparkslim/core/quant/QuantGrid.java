@@ -47,13 +47,19 @@ public final class QuantGrid {
 
   /** The grid of the group {@code x[from], …, x[from + n − 1]} from its min and max ({@link #params(float, float, QuantScheme, DType)}). */
   public static Params params(float[] x, int from, int n, QuantScheme s, DType working) {
+    float[] range = range(x, from, n);
+    return params(range[0], range[1], s, working);
+  }
+
+  /** {min, max} of {@code x[from], …, x[from + n − 1]}. */
+  private static float[] range(float[] x, int from, int n) {
     float lo = Float.POSITIVE_INFINITY;
     float hi = Float.NEGATIVE_INFINITY;
     for (int i = from; i < from + n; i++) {
       lo = Math.min(lo, x[i]);
       hi = Math.max(hi, x[i]);
     }
-    return params(lo, hi, s, working);
+    return new float[] {lo, hi};
   }
 
   // compressed-tensors calculate_qparams (docs/depth_quant.md §2.1 B)
@@ -104,12 +110,9 @@ public final class QuantGrid {
    * @param x the group's values {@code x[from], x[from + 1], …, x[from + n − 1]}
    */
   public static Params searchParams(float[] x, int from, int n, QuantScheme s, DType working) {
-    float lo = Float.POSITIVE_INFINITY;
-    float hi = Float.NEGATIVE_INFINITY;
-    for (int i = from; i < from + n; i++) {
-      lo = Math.min(lo, x[i]);
-      hi = Math.max(hi, x[i]);
-    }
+    float[] range = range(x, from, n);
+    float lo = range[0];
+    float hi = range[1];
     Params best = null;
     double bestError = Double.POSITIVE_INFINITY;
     for (int i = 0; i < 80; i++) {
