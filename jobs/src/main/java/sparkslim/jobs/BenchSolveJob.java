@@ -75,7 +75,7 @@ public final class BenchSolveJob {
         String parts = scratch.resolve("master-" + k).toUri().toString();
         long t1 = System.nanoTime();
         List<LinearSolveTask.Solved> solved = statistics.mapPartitions(new LinearSolveTask(location, 0, shapes, pruner.solver(), MaskStructure.UNSTRUCTURED,
-            DType.F32, parts, "bench-solve", "bench-solve", Map.of(), null)).collect();
+            DType.F32, parts, "bench-solve", "bench-solve", Map.of(), null, null)).collect();
         double solveSeconds = (System.nanoTime() - t1) / 1e9;
         seconds.add(solveSeconds);
         Map<String, String> digests = new LinkedHashMap<>();

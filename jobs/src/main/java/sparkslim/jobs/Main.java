@@ -41,6 +41,9 @@ public final class Main {
         case "prune":
           PruneJob.run(rest);
           return EXIT_OK;
+        case "quantize":
+          QuantizeJob.run(rest);
+          return EXIT_OK;
         case "depth-prune":
           DepthPruneJob.run(rest);
           return EXIT_OK;
@@ -66,7 +69,7 @@ public final class Main {
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, depth-prune, windows, random-model, bench-forward, bench-sparsegpt, bench-sparsellm, bench-depth, bench-solve\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, windows, random-model, bench-forward, bench-sparsegpt, bench-sparsellm, bench-depth, bench-solve\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -106,6 +109,14 @@ public final class Main {
         "         (--calibration.windows=FILE | --calibration.text=FILE [--calibration.num-samples=64 --calibration.seqlen=512])",
         "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16] [--pruning.layers=all|first-half]",
         "         sparsellm: [--pruning.sparsellm.alpha=A --pruning.sparsellm.beta=B --pruning.sparsellm.gamma=G] [--pruning.sparsellm.iterations=T]",
+        "         sparsegpt + --quantization.method=gptq --quantization.act-order=off [--quantization.bits=4 ...]: prune and quantize in one sweep",
+        "  quantize  RTN or GPTQ weight quantization, layer-sequential, shards written per block (resumable); exports compressed-tensors",
+        "         pack-quantized or GPTQ v1 checkpoints",
+        "         --model.path=DIR --output.path=OUT --quantization.method=rtn|gptq --quantization.bits=2|3|4|8",
+        "         [--quantization.group-size=128|channel|tensor] [--quantization.symmetric=true] [--quantization.act-order=static|off|dynamic]",
+        "         [--quantization.format=compressed-tensors|gptq] [--quantization.dampening-fraction=0.01 --quantization.block-size=128]",
+        "         gptq: (--calibration.windows=FILE | --calibration.text=FILE [--calibration.num-samples=64 --calibration.seqlen=512])",
+        "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
         "  depth-prune  depth pruning (Shortened LLaMA): score blocks, remove the least important, write a smaller dense model",
         "         --model.path=DIR --output.path=OUT --depth.criterion=ppl|taylor|magnitude --depth.num-blocks=N",
         "         [--depth.protect=0,1,2,3,L-2,L-1|none] [--depth.mode=one-shot|iterative]",

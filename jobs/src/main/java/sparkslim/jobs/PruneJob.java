@@ -1,35 +1,26 @@
 package sparkslim.jobs;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
-import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.sql.SparkSession;
-import sparkslim.core.SparkslimException;
 import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
-import sparkslim.core.config.ConfigLoader;
 import sparkslim.core.eval.EvalMode;
 import sparkslim.core.eval.EvalTexts;
 import sparkslim.core.io.AvroSchemas;
 import sparkslim.core.io.DType;
-import sparkslim.core.io.OutputDirectory;
-import sparkslim.core.io.TensorShardTable;
-import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelExporter;
 import sparkslim.core.plan.PrunePlan;
 import sparkslim.core.plan.PruningSettings;
+import sparkslim.core.plan.QuantizationSettings;
+import sparkslim.core.compress.LinearSolver;
 import sparkslim.core.prune.LinearCensus;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
@@ -41,8 +32,6 @@ import sparkslim.jobs.driver.CalibrationSource;
 import sparkslim.jobs.driver.EvalSource;
 import sparkslim.jobs.driver.FfnAlternation;
 import sparkslim.jobs.driver.LayerSequentialDriver;
-import sparkslim.jobs.spark.PerplexityEvaluator;
-import sparkslim.jobs.spark.SparkSessions;
 
 /**
  * {@code sparkslim prune}: layer-sequential magnitude / Wanda / SparseGPT pruning on Spark. Writes
@@ -72,6 +61,8 @@ public final class PruneJob {
     Configuration hadoopConf = run.hadoopConf();
     ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf, plan::check);
     DType dtype = plan.output().dtype(model.spec());
+    DType weightDtype = ModelExporter.storedDtype(model);
+    QuantizationSettings quantization = plan.quantizes() ? plan.quantization() : null; // joint SparseGPT + GPTQ
     LayerSequentialDriver.SparseLlm sparseLlm = null;
     if (method == PruningMethod.SPARSELLM) {
       FfnKind kind = FfnKind.of(model.spec(), model.root() + "/config.json");
@@ -87,8 +78,9 @@ public final class PruneJob {
     String fingerprint = plan.fingerprint(model.root().toString());
     EvalMode evalMode = plan.eval().mode();
     String runId = run.runId();
-    run.log("run %s: %s sparsity %.3f mask %s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
-        sparsity, mask, modelPath, windows.size(), windows.get(0).length, dtype);
+    run.log("run %s: %s sparsity %.3f mask %s%s on %s, %d calibration windows of %d tokens, output dtype %s", runId, method.configName(),
+        sparsity, mask, quantization == null ? "" : " jointly with gptq " + quantization.scheme(weightDtype).label(), modelPath, windows.size(),
+        windows.get(0).length, dtype);
     LayerSequentialDriver.SparseLlm sparseLlmStep = sparseLlm;
 
     run.onSpark(outputPath, config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
@@ -97,12 +89,14 @@ public final class PruneJob {
       int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
           : 2 * jsc.defaultParallelism();
       LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp, settings.zeroDeadColumns());
-      LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, model, modelPath, pruner, mask, dtype, runId, fingerprint,
+      LinearSolver solver = quantization == null ? pruner.solver() : quantization.solver(weightDtype, pruner.sparseGpt());
+      LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, model, modelPath, solver,
+          quantization == null ? null : quantization.strategy(), mask, dtype, runId, fingerprint,
           sparseLlmStep, prunedBlocks, m -> run.log("%s", m));
       List<FfnAlternation.Iteration> alternations = new ArrayList<>();
       List<LayerSequentialDriver.LinearOutcome> linears = new ArrayList<>();
       List<LayerSequentialDriver.BlockOutcome> blocks = new ArrayList<>();
-      LinearCensus census = driver.run(windows, partitions, new LayerSequentialDriver.BlockSink() {
+      LayerSequentialDriver.BlockSink sink = new LayerSequentialDriver.BlockSink() {
         @Override
         public Path shardFile(int block) {
           return new Path(shardsDir, String.format("block-%05d.parquet", block));
@@ -110,7 +104,8 @@ public final class PruneJob {
 
         @Override
         public void writeMetrics(int block, List<LayerSequentialDriver.LinearOutcome> outcomes) {
-          PruneJob.writeMetrics(new Path(metricsDir, String.format("block-%05d.parquet", block)), runId, method, sparsity, outcomes, hadoopConf);
+          PruneJob.writeMetrics(new Path(metricsDir, String.format("block-%05d.parquet", block)), runId, method.configName(), sparsity, outcomes,
+              hadoopConf);
         }
 
         @Override
@@ -123,12 +118,14 @@ public final class PruneJob {
         public void resumedSparseLlm(int block) {
           alternations.addAll(readSparseLlmMetrics(new Path(metricsDir, String.format("sparsellm-block-%05d.parquet", block)), hadoopConf));
         }
-      }, linears, blocks);
+      };
+      LinearCensus census = driver.run(windows, partitions, sink, linears, blocks);
       long tPruned = System.nanoTime();
 
       Path exported = out.staged("model");
-      ModelExporter.exportShards(model, i -> new Path(shardsDir, String.format("block-%05d.parquet", i)), dtype, out.fileSystem(), exported,
-          hadoopConf);
+      ModelExporter.exportShards(model, sink::shardFile,
+          quantization == null ? null : CompressedOutput.quantizedBlocks(quantization, weightDtype, sink::quantizedFile), dtype,
+          out.fileSystem(), exported, hadoopConf);
       run.log("wrote %s", exported);
 
       report.put("model", modelPath);
@@ -138,6 +135,9 @@ public final class PruneJob {
       report.put("pruned_blocks", prunedBlocks);
       if (sparseLlmStep != null) {
         sparseLlmReport(report.putObject("sparsellm"), sparseLlmStep, alternations);
+      }
+      if (quantization != null) {
+        CompressedOutput.quantization(report.putObject("quantization"), quantization, weightDtype, model, exported, out.fileSystem());
       }
       report.put("output_dtype", dtype.hfName());
       report.put("calibration_windows", windows.size());
@@ -150,25 +150,9 @@ public final class PruneJob {
             .put("groups_with_exactly_n_zeros", census.exactlyN()).put("groups_with_at_least_n_zeros", census.atLeastN());
       }
       ObjectNode eval = report.putObject("eval");
-      if (evalTexts != null) {
-        int evalPartitions = Math.min(evalTexts.windows().size(), 2 * jsc.defaultParallelism());
-        // the exported model, read back as a user loads it: in memory, or block by block when it is larger than an executor
-        EvalMode.Decision decision = evalMode.decide(model.spec().parameterCount() * Float.BYTES, SparkSessions.executorMemoryBytes(jsc.master()));
-        run.log("eval %s", decision.logLine());
-        List<PerplexityEvaluator.WindowResult> results = decision.mode() == EvalMode.STREAMED
-            ? PerplexityEvaluator.evaluateStreamed(jsc, exported.toString(), model.spec().numLayers(), evalTexts, evalPartitions, m -> run.log("%s", m))
-            : PerplexityEvaluator.evaluate(jsc, ModelDirectory.open(exported.toString(), hadoopConf).loadModel(), evalTexts, evalPartitions);
-        PerplexityEvaluator.report(eval, evalTexts, results);
-        for (int t = 0; t < evalTexts.names().size(); t++) {
-          run.log("%s after pruning: ppl=%.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(results, t));
-        }
-      }
+      CompressedOutput.evaluate(jsc, exported, model.spec(), evalTexts, evalMode, eval, "after pruning", hadoopConf, m -> run.log("%s", m));
       long tEval = System.nanoTime();
-      ArrayNode blockNodes = report.putArray("blocks");
-      for (LayerSequentialDriver.BlockOutcome b : blocks) {
-        blockNodes.addObject().put("block", b.block()).put("resumed", b.resumed()).put("statistics", b.statistics()).put("solve", b.solve())
-            .put("propagate", b.propagate()).put("write", b.write());
-      }
+      CompressedOutput.blocks(report, blocks);
       ObjectNode seconds = report.putObject("seconds");
       seconds.put("prune", (tPruned - t0) / 1e9);
       seconds.put("eval", (tEval - tPruned) / 1e9);
@@ -229,7 +213,7 @@ public final class PruneJob {
     return iterations;
   }
 
-  static void writeMetrics(Path file, String runId, PruningMethod method, double sparsity, List<LayerSequentialDriver.LinearOutcome> outcomes,
+  static void writeMetrics(Path file, String runId, String method, double sparsity, List<LayerSequentialDriver.LinearOutcome> outcomes,
                            Configuration conf) {
     org.apache.avro.Schema schema = AvroSchemas.load("LinearMetrics");
     List<GenericRecord> rows = new ArrayList<>();
@@ -238,7 +222,7 @@ public final class PruneJob {
       r.put("run_id", runId);
       r.put("block", o.block());
       r.put("linear", o.linear());
-      r.put("method", method.configName());
+      r.put("method", method);
       r.put("target_sparsity", sparsity);
       r.put("actual_sparsity", o.zeros() / (double) o.numel());
       r.put("reconstruction_loss", o.reconstructionLoss());

@@ -80,7 +80,8 @@ public sealed interface CompressedLinear {
    * @param loss the solver's loss estimate (GPTQ: Σ (w − q)²/d²/2, as SparseGPT), NaN if none
    */
   record Quantized(int rows, int cols, int bits, int groupSize, DType scaleDtype, byte[] codes, float[] scales,
-                   byte[] zeroPoints, int[] gIdx, BitSet mask, double loss, String fallback) implements CompressedLinear {
+                   byte[] zeroPoints, int[] gIdx, BitSet mask, double loss, String fallback)
+      implements CompressedLinear, java.io.Serializable {
     public Quantized {
       if (bits < 1 || bits > 8 || groupSize < 1 || cols % groupSize != 0 || codes.length != (long) rows * cols
           || scales.length != (long) rows * (cols / groupSize) || (zeroPoints != null && zeroPoints.length != scales.length)

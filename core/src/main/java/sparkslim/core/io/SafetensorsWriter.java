@@ -57,6 +57,21 @@ public final class SafetensorsWriter {
       return new Tensor(name, dtype, shape, null, null, encoded);
     }
 
+    /** The tensor's little-endian bytes as written (an encoded tensor's are fetched from its source now). */
+    public byte[] bytes() {
+      if (encoded != null) {
+        return encoded.get();
+      }
+      if (longs != null) {
+        ByteBuffer buf = ByteBuffer.allocate(8 * longs.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (long v : longs) {
+          buf.putLong(v);
+        }
+        return buf.array();
+      }
+      return TensorShardTable.encode(floats, dtype);
+    }
+
     public long byteSize() {
       return header().byteSize();
     }

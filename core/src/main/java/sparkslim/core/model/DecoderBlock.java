@@ -4,6 +4,7 @@ import java.io.Serializable;
 import java.util.List;
 import java.util.Map;
 import sparkslim.core.SparkslimException;
+import sparkslim.core.compress.CompressedLinear;
 
 /**
  * One transformer decoder block, computed in fp32. {@link #forward} maps a window's hidden states (seqLen, hiddenSize)
@@ -17,14 +18,22 @@ public abstract class DecoderBlock implements Serializable {
   protected final ModelSpec spec;
   protected final Map<String, Tensor> tensors; // fp32; names relative to ModelSpec.blockPrefix(i)
   protected final Map<String, HalfTensor> halves; // held 16-bit; names relative to ModelSpec.blockPrefix(i)
+  protected final Map<String, CompressedLinear.Quantized> quantized; // linear weights held as codes; names as above
 
-  protected DecoderBlock(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves) {
+  protected DecoderBlock(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves,
+                         Map<String, CompressedLinear.Quantized> quantized) {
     this.spec = spec;
     this.tensors = tensors;
     this.halves = halves;
+    this.quantized = quantized;
     for (String name : halves.keySet()) {
       if (tensors.containsKey(name)) {
         throw new IllegalArgumentException("Block tensor '" + name + "' given both in fp32 and 16-bit");
+      }
+    }
+    for (String name : quantized.keySet()) {
+      if (tensors.containsKey(name) || halves.containsKey(name)) {
+        throw new IllegalArgumentException("Block tensor '" + name + "' given both quantized and unquantized");
       }
     }
   }
@@ -36,9 +45,18 @@ public abstract class DecoderBlock implements Serializable {
 
   /** A block with fp32 {@code tensors} and 16-bit {@code halves} (disjoint names), widened where used. */
   public static DecoderBlock of(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves) {
+    return of(spec, tensors, halves, Map.of());
+  }
+
+  /**
+   * A block with fp32 {@code tensors}, 16-bit {@code halves} and {@code quantized} linear weights (disjoint names): a
+   * quantized weight stays as its codes and scales (one byte per weight) and is dequantized, exactly, where used.
+   */
+  public static DecoderBlock of(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves,
+                                Map<String, CompressedLinear.Quantized> quantized) {
     switch (spec.architecture()) {
-      case LLAMA: return new LlamaBlock(spec, tensors, halves);
-      case OPT: return new OptBlock(spec, tensors, halves);
+      case LLAMA: return new LlamaBlock(spec, tensors, halves, quantized);
+      case OPT: return new OptBlock(spec, tensors, halves, quantized);
       default: throw new SparkslimException("Unsupported architecture " + spec.architecture());
     }
   }
@@ -66,11 +84,12 @@ public abstract class DecoderBlock implements Serializable {
    * into a new map (a whole fp32 copy of the block): use {@link #tensor} for one tensor.
    */
   public Map<String, Tensor> tensors() {
-    if (halves.isEmpty()) {
+    if (halves.isEmpty() && quantized.isEmpty()) {
       return tensors;
     }
     Map<String, Tensor> all = new java.util.LinkedHashMap<>(tensors);
     halves.forEach((name, h) -> all.put(name, h.toTensor()));
+    quantized.forEach((name, q) -> all.put(name, new Tensor(new long[] {q.rows(), q.cols()}, q.weights())));
     return all;
   }
 
@@ -81,18 +100,22 @@ public abstract class DecoderBlock implements Serializable {
       return t;
     }
     HalfTensor h = halves.get(name);
-    if (h == null) {
+    if (h != null) {
+      return h.toTensor();
+    }
+    CompressedLinear.Quantized q = quantized.get(name);
+    if (q == null) {
       throw new IllegalStateException("Block tensor '" + name + "' missing");
     }
-    return h.toTensor();
+    return new Tensor(new long[] {q.rows(), q.cols()}, q.weights());
   }
 
   /** Whether the block has a tensor of this name (relative to the block prefix). */
   public boolean has(String name) {
-    return tensors.containsKey(name) || halves.containsKey(name);
+    return tensors.containsKey(name) || halves.containsKey(name) || quantized.containsKey(name);
   }
 
-  /** Bytes the block's tensors take on the heap as held (4 per fp32 value, 2 per 16-bit value). */
+  /** Bytes the block's tensors take on the heap as held (4 per fp32 value, 2 per 16-bit value, 1 per code + scales). */
   public long heapBytes() {
     long bytes = 0;
     for (Tensor t : tensors.values()) {
@@ -101,10 +124,18 @@ public abstract class DecoderBlock implements Serializable {
     for (HalfTensor h : halves.values()) {
       bytes += 2L * h.bits().length;
     }
+    for (CompressedLinear.Quantized q : quantized.values()) {
+      bytes += q.codes().length + 4L * q.scales().length + (q.zeroPoints() == null ? 0 : q.zeroPoints().length)
+          + (q.gIdx() == null ? 0 : 4L * q.gIdx().length);
+    }
     return bytes;
   }
 
   protected Linear linear(String name) {
+    CompressedLinear.Quantized q = quantized.get(name + ".weight");
+    if (q != null) {
+      return new Linear(q, tensors.get(name + ".bias"));
+    }
     HalfTensor h = halves.get(name + ".weight");
     return Linear.of(h == null ? tensor(name + ".weight") : null, h, tensors.get(name + ".bias"));
   }
@@ -136,7 +167,9 @@ public abstract class DecoderBlock implements Serializable {
     merged.putAll(replaced);
     Map<String, HalfTensor> kept = new java.util.LinkedHashMap<>(halves);
     kept.keySet().removeAll(replaced.keySet());
-    return of(spec, merged, kept);
+    Map<String, CompressedLinear.Quantized> keptCodes = new java.util.LinkedHashMap<>(quantized);
+    keptCodes.keySet().removeAll(replaced.keySet());
+    return of(spec, merged, kept, keptCodes);
   }
 
   protected static void observe(InputObserver observer, String group, float[] x, int rows) {

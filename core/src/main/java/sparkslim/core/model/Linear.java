@@ -1,21 +1,24 @@
 package sparkslim.core.model;
 
 import java.io.Serializable;
+import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.linalg.Blas;
 
 /**
  * y = x·Wᵀ + b for a HuggingFace Linear weight W (outFeatures, inFeatures), on the bundled OpenBLAS sgemm. W is held in
- * fp32, or in its stored 16-bit dtype and widened for each {@link #apply} (exact, so the result is the same).
+ * fp32, or in its stored 16-bit dtype and widened for each {@link #apply} (exact, so the result is the same), or as integer codes with scales, dequantized for each {@link #apply}.
  */
 public final class Linear implements Serializable {
   private static final long serialVersionUID = 1L;
   private final Tensor weight; // (outFeatures, inFeatures), or null when held as half
   private final HalfTensor half; // (outFeatures, inFeatures), or null when held in fp32
+  private final CompressedLinear.Quantized codes; // (outFeatures, inFeatures) codes and scales, or null
   private final float[] bias; // (outFeatures) or null
 
   public Linear(Tensor weight, Tensor bias) {
     this.weight = weight;
     this.half = null;
+    this.codes = null;
     this.bias = bias == null ? null : bias.data();
   }
 
@@ -23,6 +26,18 @@ public final class Linear implements Serializable {
   public Linear(HalfTensor weight, Tensor bias) {
     this.weight = null;
     this.half = weight;
+    this.codes = null;
+    this.bias = bias == null ? null : bias.data();
+  }
+
+  /**
+   * A linear whose weight stays quantized in memory (a byte per code, the scales) and is dequantized for each
+   * {@link #apply}, exactly as {@link CompressedLinear.Quantized#weights()}: the result is that of the fp32 weights.
+   */
+  public Linear(CompressedLinear.Quantized weight, Tensor bias) {
+    this.weight = null;
+    this.half = null;
+    this.codes = weight;
     this.bias = bias == null ? null : bias.data();
   }
 
@@ -32,22 +47,25 @@ public final class Linear implements Serializable {
   }
 
   public int inFeatures() {
-    return weight != null ? weight.cols() : half.cols();
+    return weight != null ? weight.cols() : half != null ? half.cols() : codes.cols();
   }
 
   public int outFeatures() {
-    return weight != null ? weight.rows() : half.rows();
+    return weight != null ? weight.rows() : half != null ? half.rows() : codes.rows();
   }
 
   /** The weight in fp32 (widened into a new array when held as half). */
   public Tensor weight() {
+    if (codes != null) {
+      return new Tensor(new long[] {codes.rows(), codes.cols()}, codes.weights());
+    }
     return weight != null ? weight : half.toTensor();
   }
 
   /** x: (rows, inFeatures) row-major; returns (rows, outFeatures) row-major. */
   public float[] apply(float[] x, int rows) {
     int out = outFeatures();
-    float[] w = weight != null ? weight.data() : half.widen(); // (outFeatures, inFeatures)
+    float[] w = weight != null ? weight.data() : half != null ? half.widen() : codes.weights(); // (outFeatures, inFeatures)
     float[] result = Blas.matmulTransposed(x, rows, inFeatures(), w, out);
     if (bias != null) {
       for (int r = 0; r < rows; r++) {

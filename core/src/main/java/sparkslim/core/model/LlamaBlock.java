@@ -15,8 +15,9 @@ public final class LlamaBlock extends DecoderBlock {
   private final Linear down;
   private transient volatile float[][] rope; // {cos, sin}, each (positions, headDim)
 
-  LlamaBlock(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves) {
-    super(spec, tensors, halves);
+  LlamaBlock(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves,
+      Map<String, sparkslim.core.compress.CompressedLinear.Quantized> quantized) {
+    super(spec, tensors, halves, quantized);
     this.q = linear("self_attn.q_proj");
     this.k = linear("self_attn.k_proj");
     this.v = linear("self_attn.v_proj");

@@ -17,6 +17,11 @@ import org.apache.hadoop.fs.FileUtil;
 import org.apache.hadoop.fs.Path;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.SafetensorsWriter;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.quant.QuantScheme;
+import sparkslim.core.quant.QuantizedCheckpoint;
+import sparkslim.core.quant.QuantizedShardTable;
+import sparkslim.core.quant.QuantizedTensors;
 
 /**
  * Writes a complete HuggingFace model directory: sharded safetensors (+ index), {@code config.json} with the output
@@ -97,18 +102,62 @@ public final class ModelExporter {
   }
 
   /**
+   * The quantized linears of a compressed model: block i's are in {@code fileOfBlock.apply(i)}
+   * ({@code QuantizedLinear.avsc}; null for a block kept unquantized), written in {@code format} with
+   * {@code quantizationConfig} as config.json's {@code quantization_config} (GPTQ: also as {@code quantize_config.json}).
+   */
+  public record QuantizedBlocks(IntFunction<Path> fileOfBlock, QuantizedCheckpoint.Format format, QuantScheme scheme, boolean gIdx,
+                                ObjectNode quantizationConfig) {}
+
+  /**
    * Exports a model whose blocks are shard files ({@code TensorShard.avsc}, one per block, already in {@code dtype}): the
    * globals come from {@code source}, each block's bytes from its shard, copied as stored. One block's bytes are held at a
    * time (safetensors files list a block's tensors together), never the model.
    */
   public static void exportShards(ModelDirectory source, IntFunction<Path> shardOfBlock, DType dtype, FileSystem fs, Path outDir,
                                   Configuration conf) {
+    exportShards(source, shardOfBlock, null, dtype, fs, outDir, conf);
+  }
+
+  /**
+   * As {@link #exportShards(ModelDirectory, IntFunction, DType, FileSystem, Path, Configuration)}, with the linears of
+   * {@code quantized} (or null) written as their packed tensors ({@link QuantizedTensors}) instead of a dense weight.
+   */
+  public static void exportShards(ModelDirectory source, IntFunction<Path> shardOfBlock, QuantizedBlocks quantized, DType dtype,
+                                  FileSystem fs, Path outDir, Configuration conf) {
     ModelSpec spec = source.spec();
+    List<String> linears = DecoderBlock.linearNames(spec);
     Object[] cache = {-1, null}; // {block, Map<String, TensorShardTable.Stored>}
+    Object[] codes = {-1, null}; // {block, Map<String, QuantizedShardTable.Row>}
     exportEncoded(source, spec.numLayers(), i -> {
       Map<String, Encoded> tensors = new LinkedHashMap<>();
+      Path quantizedFile = quantized == null ? null : quantized.fileOfBlock().apply(i);
       for (Map.Entry<String, long[]> e : spec.blockTensorShapes().entrySet()) {
         String name = spec.blockPrefix(i) + e.getKey();
+        String linear = e.getKey().endsWith(".weight") ? e.getKey().substring(0, e.getKey().length() - ".weight".length()) : null;
+        if (quantizedFile != null && linears.contains(linear)) {
+          long[] shape = e.getValue();
+          QuantizedTensors.Layout layout = new QuantizedTensors.Layout((int) shape[0], (int) shape[1], quantized.scheme(), quantized.gIdx());
+          java.util.function.Supplier<CompressedLinear.Quantized> q = () -> {
+            if (!codes[0].equals(i)) {
+              codes[1] = null; // the previous block's codes go first
+              codes[1] = QuantizedShardTable.read(quantizedFile, conf);
+              codes[0] = i;
+            }
+            @SuppressWarnings("unchecked")
+            QuantizedShardTable.Row row = ((Map<String, QuantizedShardTable.Row>) codes[1]).get(spec.blockPrefix(i) + linear);
+            if (row == null) {
+              throw new IllegalStateException("Quantized shard " + quantizedFile + " has no linear '" + spec.blockPrefix(i) + linear + "'");
+            }
+            return row.q();
+          };
+          List<SafetensorsWriter.Tensor> packed = quantized.format() == QuantizedCheckpoint.Format.GPTQ
+              ? QuantizedTensors.gptq(linear, layout, q) : QuantizedTensors.compressedTensors(linear, layout, q);
+          for (SafetensorsWriter.Tensor t : packed) {
+            tensors.put(t.name(), new Encoded(t.shape(), t::bytes, t.dtype()));
+          }
+          continue;
+        }
         tensors.put(e.getKey(), new Encoded(e.getValue(), () -> {
           if (!cache[0].equals(i)) {
             cache[1] = null; // the previous block's bytes go first
@@ -124,7 +173,15 @@ public final class ModelExporter {
         }));
       }
       return tensors;
-    }, dtype, fs, outDir, DEFAULT_MAX_SHARD_BYTES, Map.of());
+    }, dtype, fs, outDir, DEFAULT_MAX_SHARD_BYTES,
+        quantized == null ? Map.of() : Map.of(QuantizedCheckpoint.CONFIG_KEY, quantized.quantizationConfig()));
+    if (quantized != null && quantized.format() == QuantizedCheckpoint.Format.GPTQ) {
+      try (FSDataOutputStream out = fs.create(new Path(outDir, QuantizedCheckpoint.GPTQ_CONFIG_FILE), true)) {
+        out.write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(quantized.quantizationConfig()));
+      } catch (IOException e) {
+        throw new UncheckedIOException("Cannot write " + new Path(outDir, QuantizedCheckpoint.GPTQ_CONFIG_FILE), e);
+      }
+    }
   }
 
   /** The dtype a model directory stores, from config.json ("torch_dtype" or "dtype"), defaulting to F32. */

@@ -13,8 +13,9 @@ public final class OptBlock extends DecoderBlock {
   private final Linear fc1;
   private final Linear fc2;
 
-  OptBlock(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves) {
-    super(spec, tensors, halves);
+  OptBlock(ModelSpec spec, Map<String, Tensor> tensors, Map<String, HalfTensor> halves,
+      Map<String, sparkslim.core.compress.CompressedLinear.Quantized> quantized) {
+    super(spec, tensors, halves, quantized);
     this.q = linear("self_attn.q_proj");
     this.k = linear("self_attn.k_proj");
     this.v = linear("self_attn.v_proj");

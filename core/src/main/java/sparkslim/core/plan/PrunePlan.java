@@ -1,10 +1,13 @@
 package sparkslim.core.plan;
 
 import java.nio.charset.StandardCharsets;
+import sparkslim.core.SparkslimException;
 import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
 import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.ModelSpec;
+import sparkslim.core.prune.PruningMethod;
+import sparkslim.core.quant.ActOrder;
 
 /**
  * The plan of {@code sparkslim prune}: every setting parsed and checked by {@link #of}, then against the model by
@@ -12,13 +15,56 @@ import sparkslim.core.model.ModelSpec;
  * fingerprint ({@link #fingerprint}) is computed from the parsed values, so equal settings spelled differently
  * ({@code 0.5} and {@code 0.50}, {@code 2:4} and {@code  2:4}, {@code fp16} and {@code float16}) resume each other.
  */
-public record PrunePlan(ModelSettings model, OutputSettings output, PruningSettings pruning, CalibrationSettings calibration,
-                        EvalSettings eval, SparkSettings spark) {
+public record PrunePlan(ModelSettings model, OutputSettings output, PruningSettings pruning, QuantizationSettings quantization,
+                        CalibrationSettings calibration, EvalSettings eval, SparkSettings spark) {
   public static PrunePlan of(Config c) {
     PruningSettings pruning = PruningSettings.of(c);
+    QuantizationSettings quantization = QuantizationSettings.of(c);
+    checkJoint(pruning, quantization);
     CalibrationSettings calibration = CalibrationSettings.of(c, true);
     EvalSettings eval = EvalSettings.of(c, false);
-    return new PrunePlan(ModelSettings.of(c), OutputSettings.of(c), pruning, calibration, eval, SparkSettings.of(c));
+    return new PrunePlan(ModelSettings.of(c), OutputSettings.of(c), pruning, quantization, calibration, eval, SparkSettings.of(c));
+  }
+
+  /**
+   * Pruning with quantization is SparseGPT's joint sweep (SparseGPT §4): GPTQ quantizes each column as SparseGPT
+   * prunes it, in column order, with one block size and one dampening.
+   */
+  private static void checkJoint(PruningSettings pruning, QuantizationSettings quantization) {
+    if (quantization.method() == QuantizationSettings.Method.NONE) {
+      return;
+    }
+    String method = ConfigKey.QUANTIZATION_METHOD.key();
+    if (quantization.method() != QuantizationSettings.Method.GPTQ) {
+      throw new SparkslimException("'" + method + "' is " + quantization.method().configName() + " but prune quantizes only with gptq,"
+          + " jointly with sparsegpt in one column sweep (or run sparkslim quantize on the pruned model)");
+    }
+    if (pruning.method() != PruningMethod.SPARSEGPT) {
+      throw new SparkslimException("'" + method + "' is gptq with '" + ConfigKey.PRUNING_METHOD.key() + "' " + pruning.method().configName()
+          + ": the joint sweep prunes with sparsegpt (or run sparkslim quantize on the pruned model)");
+    }
+    if (quantization.actOrder() != ActOrder.OFF) {
+      throw new SparkslimException("'" + ConfigKey.QUANTIZATION_ACT_ORDER.key() + "' is " + quantization.actOrder().configName()
+          + " but the joint SparseGPT + GPTQ sweep chooses its mask in column order: set --" + ConfigKey.QUANTIZATION_ACT_ORDER.key() + "=off");
+    }
+    if (pruning.layers() != PruningSettings.Layers.ALL) {
+      throw new SparkslimException("'" + ConfigKey.PRUNING_LAYERS.key() + "' is " + pruning.layers().configName() + " with '" + method
+          + "' gptq: a quantized checkpoint quantizes every linear, so every block goes through the joint sweep (use all)");
+    }
+    if (pruning.dampeningFraction() != quantization.dampeningFraction()) {
+      throw new SparkslimException("'" + ConfigKey.PRUNING_DAMPENING_FRACTION.key() + "' is " + pruning.dampeningFraction() + " but '"
+          + ConfigKey.QUANTIZATION_DAMPENING_FRACTION.key() + "' is " + quantization.dampeningFraction()
+          + ": the joint sweep uses one Hessian, set both to the same value");
+    }
+    if (pruning.blockSize() != quantization.blockSize()) {
+      throw new SparkslimException("'" + ConfigKey.PRUNING_BLOCK_SIZE.key() + "' is " + pruning.blockSize() + " but '"
+          + ConfigKey.QUANTIZATION_BLOCK_SIZE.key() + "' is " + quantization.blockSize() + ": the joint sweep has one block size, set both");
+    }
+  }
+
+  /** Whether the pruned linears are quantized in the same sweep. */
+  public boolean quantizes() {
+    return quantization.method() != QuantizationSettings.Method.NONE;
   }
 
   /**
@@ -28,6 +74,7 @@ public record PrunePlan(ModelSettings model, OutputSettings output, PruningSetti
    */
   public PrunePlan check(ModelSpec spec, String source) {
     pruning.check(spec, source);
+    quantization.check(spec, source);
     calibration.check(spec, source);
     eval.check(spec, source);
     output.check(spec, source);
@@ -44,8 +91,9 @@ public record PrunePlan(ModelSettings model, OutputSettings output, PruningSetti
    * {@code key=value} per line, with values in canonical form.
    */
   public String canonical(String modelRoot) {
-    return String.join("\n", modelRoot, pruning.canonical(), calibration.canonical(),
+    String text = String.join("\n", modelRoot, pruning.canonical(), calibration.canonical(),
         ConfigKey.OUTPUT_DTYPE.key() + "=" + output.canonicalDtype());
+    return quantizes() ? text + "\n" + quantization.canonical() : text; // unquantized: the text of earlier versions, which resume
   }
 
   /** SHA-256 of {@link #canonical}; resume refuses shards written with another fingerprint. */

@@ -11,6 +11,12 @@ import sparkslim.core.quant.ActOrder;
 import sparkslim.core.quant.QuantConvention;
 import sparkslim.core.quant.QuantScheme;
 import sparkslim.core.quant.QuantStrategy;
+import sparkslim.core.quant.GptqSolver;
+import sparkslim.core.quant.QuantizationConfigs;
+import sparkslim.core.quant.QuantizedCheckpoint;
+import sparkslim.core.quant.RtnSolver;
+import sparkslim.core.compress.LinearSolver;
+import sparkslim.core.prune.SparseGptSolver;
 
 /**
  * {@code quantization.*}: how each linear is quantized and how the checkpoint is stored (docs/depth_quant.md §2).
@@ -121,6 +127,51 @@ public record QuantizationSettings(Method method, int bits, QuantStrategy strate
   public QuantScheme scheme(DType modelDtype) {
     return new QuantScheme(bits, symmetric, strategy, groupSize, QuantConvention.SIGNED_ZERO_POINT,
         format == Format.GPTQ ? DType.F16 : modelDtype);
+  }
+
+  /** Whether the method reads calibration data (GPTQ's Hessians; RTN needs none). */
+  public boolean readsCalibration() {
+    return method == Method.GPTQ;
+  }
+
+  /** The layout the checkpoint is written in. */
+  public QuantizedCheckpoint.Format checkpointFormat() {
+    return format == Format.GPTQ ? QuantizedCheckpoint.Format.GPTQ : QuantizedCheckpoint.Format.COMPRESSED_TENSORS;
+  }
+
+  /** Whether each quantized linear stores its column-to-group map (GPTQ's g_idx always; compressed-tensors' with dynamic act-order). */
+  public boolean storesGroupIndex() {
+    return format == Format.GPTQ || (method == Method.GPTQ && actOrder == ActOrder.DYNAMIC);
+  }
+
+  /** The column order as written in the checkpoint's config (RTN has none). */
+  public ActOrder effectiveActOrder() {
+    return method == Method.GPTQ ? actOrder : ActOrder.OFF;
+  }
+
+  /**
+   * The per-linear solver for weights stored in {@code weightDtype}: RTN, or GPTQ, the latter choosing each column's
+   * mask with {@code pruner} in the same sweep when it is given (joint SparseGPT + GPTQ, act-order off).
+   */
+  public LinearSolver solver(DType weightDtype, SparseGptSolver pruner) {
+    QuantScheme scheme = scheme(weightDtype);
+    if (method == Method.RTN) {
+      return new RtnSolver(scheme, weightDtype);
+    }
+    if (method == Method.GPTQ) {
+      return pruner == null ? new GptqSolver(scheme, blockSize, dampeningFraction, actOrder)
+          : new GptqSolver(scheme, blockSize, dampeningFraction, actOrder, pruner);
+    }
+    throw new IllegalStateException("no solver for quantization.method=none");
+  }
+
+  /**
+   * The checkpoint's {@code quantization_config} (compressed-tensors: every Linear but lm_head; GPTQ: also its
+   * quantize_config.json).
+   */
+  public com.fasterxml.jackson.databind.node.ObjectNode quantizationConfig(DType weightDtype) {
+    return format == Format.GPTQ ? QuantizationConfigs.gptq(scheme(weightDtype), effectiveActOrder(), dampeningFraction)
+        : QuantizationConfigs.compressedTensors(scheme(weightDtype), effectiveActOrder(), java.util.List.of("lm_head"));
   }
 
   /** The group size must divide the input width of every quantized linear (the first one that it does not is named). */

@@ -19,6 +19,11 @@ public final class QuantizedCheckpoint {
   /** The on-disk formats. */
   public enum Format { COMPRESSED_TENSORS, GPTQ }
 
+  /** The key of config.json that declares a quantized checkpoint. */
+  public static final String CONFIG_KEY = "quantization_config";
+  /** GPTQ's own copy of its quantization_config, beside config.json. */
+  public static final String GPTQ_CONFIG_FILE = "quantize_config.json";
+
   private final Format format;
   private final int bits;
   private final String where;
@@ -35,7 +40,7 @@ public final class QuantizedCheckpoint {
    * @param where the config file, for messages
    */
   public static QuantizedCheckpoint parse(JsonNode configJson, String where) {
-    JsonNode q = configJson.get("quantization_config");
+    JsonNode q = configJson.get(CONFIG_KEY);
     if (q == null || q.isNull()) {
       return null;
     }

@@ -2,7 +2,6 @@ package sparkslim.core.quant;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,11 +32,22 @@ public final class QuantizedShardTable {
 
   /** Writes the rows, one row group each, atomically. */
   public static void write(Path file, List<Row> rows, Configuration conf) {
-    List<GenericRecord> records = new ArrayList<>();
-    for (Row row : rows) {
-      records.add(record(row));
-    }
-    AvroSchemas.writeAtomically(file, SCHEMA, records.iterator(), conf, true);
+    write(file, rows.iterator(), conf);
+  }
+
+  /** As {@link #write(Path, List, Configuration)}, streaming: each row is packed when its turn comes. */
+  public static void write(Path file, java.util.Iterator<Row> rows, Configuration conf) {
+    AvroSchemas.writeAtomically(file, SCHEMA, new java.util.Iterator<GenericRecord>() {
+      @Override
+      public boolean hasNext() {
+        return rows.hasNext();
+      }
+
+      @Override
+      public GenericRecord next() {
+        return record(rows.next());
+      }
+    }, conf, true);
   }
 
   private static GenericRecord record(Row row) {

@@ -30,6 +30,11 @@ public final class RtnSolver implements LinearSolver {
   }
 
   @Override
+  public boolean readsStatistics() {
+    return false;
+  }
+
+  @Override
   public CompressedLinear.Quantized solve(float[] w, int rows, int cols, InputStatistics stats, double[] scratch) {
     return quantize(w, rows, cols, scheme, working);
   }

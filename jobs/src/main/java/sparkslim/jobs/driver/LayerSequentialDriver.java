@@ -17,17 +17,20 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.storage.StorageLevel;
 import sparkslim.core.SparkslimException;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.compress.LinearSolver;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelSpec;
 import sparkslim.core.prune.LinearCensus;
-import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
 import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
+import sparkslim.core.quant.QuantStrategy;
+import sparkslim.core.quant.QuantizedShardTable;
 import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.TaskThreads;
 
@@ -74,6 +77,15 @@ public final class LayerSequentialDriver {
     /** Path of block {@code b}'s shard file (exists when the block is done). */
     Path shardFile(int block);
 
+    /**
+     * Path of block {@code b}'s quantized linears ({@code QuantizedLinear.avsc}) in a quantized run: beside the
+     * shards, in {@code quantized/block-NNNNN.parquet}, written before the shard (so the shard says the block is done).
+     */
+    default Path quantizedFile(int block) {
+      Path shard = shardFile(block);
+      return new Path(new Path(shard.getParent().getParent(), "quantized"), shard.getName());
+    }
+
     /** Writes block {@code b}'s per-linear metrics (called right before its shard is written). */
     void writeMetrics(int block, List<LinearOutcome> linears);
 
@@ -91,7 +103,8 @@ public final class LayerSequentialDriver {
   private final Configuration hadoopConf;
   private final ModelDirectory model;
   private final String modelLocation;
-  private final LinearPruner pruner;
+  private final LinearSolver solver;
+  private final QuantStrategy quantStrategy; // null unless the solver quantizes
   private final MaskStructure maskStructure;
   private final DType outputDtype;
   private final String runId;
@@ -102,17 +115,21 @@ public final class LayerSequentialDriver {
 
   /**
    * @param modelLocation the model as the user gave it ('model.path'); executors open it themselves
+   * @param solver the per-linear solver (a pruner's, RTN, GPTQ, or GPTQ with a SparseGPT mask)
+   * @param quantStrategy how the solver's quantized linears are stored, or null when it does not quantize; a solver
+   *     that reads no statistics ({@link LinearSolver#readsStatistics}) runs without calibration samples
    * @param sparseLlm SparseLLM settings when pruning.method is sparsellm, else null
    * @param prunedBlocks blocks [0, prunedBlocks) are pruned, the rest kept dense ('pruning.layers')
    */
-  public LayerSequentialDriver(JavaSparkContext jsc, Configuration hadoopConf, ModelDirectory model, String modelLocation, LinearPruner pruner,
-                               MaskStructure maskStructure, DType outputDtype, String runId, String fingerprint, SparseLlm sparseLlm,
+  public LayerSequentialDriver(JavaSparkContext jsc, Configuration hadoopConf, ModelDirectory model, String modelLocation, LinearSolver solver,
+                               QuantStrategy quantStrategy, MaskStructure maskStructure, DType outputDtype, String runId, String fingerprint, SparseLlm sparseLlm,
                                int prunedBlocks, Consumer<String> log) {
     this.jsc = jsc;
     this.hadoopConf = hadoopConf;
     this.model = model;
     this.modelLocation = modelLocation;
-    this.pruner = pruner;
+    this.solver = solver;
+    this.quantStrategy = quantStrategy;
     this.maskStructure = maskStructure;
     this.outputDtype = outputDtype;
     this.runId = runId;
@@ -129,7 +146,8 @@ public final class LayerSequentialDriver {
   public LinearCensus run(List<int[]> windows, int partitions, BlockSink sink, List<LinearOutcome> linears, List<BlockOutcome> blocks) {
     ModelSpec spec = model.spec();
     String location = modelLocation;
-    JavaRDD<Sample> samples = embed(jsc, location, windows, partitions);
+    boolean dataFree = !solver.readsStatistics(); // RTN: each linear alone, no samples to embed or propagate
+    JavaRDD<Sample> samples = dataFree ? null : embed(jsc, location, windows, partitions);
 
     LinearCensus census = LinearCensus.EMPTY;
     for (int b = 0; b < spec.numLayers(); b++) {
@@ -169,11 +187,18 @@ public final class LayerSequentialDriver {
         long ts;
         List<LinearSolveTask.Solved> solved;
         try {
-          var statistics = LinearStatistics.compute(samples, modelLocation, b, new ArrayList<>(shapes.values()), killHook);
-          statistics.count(); // runs the statistics stages on their own, so their time is measured apart from the solves
-          ts = System.nanoTime();
-          solved = new ArrayList<>(statistics.mapPartitions(new LinearSolveTask(modelLocation, b, shapes, pruner.solver(), maskStructure, outputDtype,
-              partsDir.toString(), runId, fingerprint, precomputed, killHook)).collect());
+          LinearSolveTask task = new LinearSolveTask(modelLocation, b, shapes, solver, maskStructure, outputDtype, partsDir.toString(), runId,
+              fingerprint, precomputed, killHook, quantStrategy);
+          if (dataFree) {
+            ts = System.nanoTime();
+            List<String> names = new ArrayList<>(shapes.keySet());
+            solved = new ArrayList<>(jsc.parallelize(names, names.size()).mapPartitions(task.withoutStatistics()).collect());
+          } else {
+            var statistics = LinearStatistics.compute(samples, modelLocation, b, new ArrayList<>(shapes.values()), killHook);
+            statistics.count(); // runs the statistics stages on their own, so their time is measured apart from the solves
+            ts = System.nanoTime();
+            solved = new ArrayList<>(statistics.mapPartitions(task).collect());
+          }
         } finally {
           if (killHook != null) {
             killHook.clear();
@@ -190,8 +215,11 @@ public final class LayerSequentialDriver {
           LinearOutcome o = s.outcome();
           outcomes.add(o);
           blockCensus = blockCensus.plus(s.census());
-          log.accept(String.format("block %d %-18s sparsity %.4f loss %.6g (%.2fs)", b, o.linear(), o.zeros() / (double) o.numel(),
-              o.reconstructionLoss(), o.seconds()));
+          log.accept(quantStrategy == null
+              ? String.format("block %d %-18s sparsity %.4f loss %.6g (%.2fs)", b, o.linear(), o.zeros() / (double) o.numel(),
+                  o.reconstructionLoss(), o.seconds())
+              : String.format("block %d %-18s zeros %.4f loss %.6g solver loss %.6g (%.2fs)", b, o.linear(), o.zeros() / (double) o.numel(),
+                  o.reconstructionLoss(), o.solverLoss(), o.seconds()));
         }
         if (solved.size() != shapes.size()) {
           throw new IllegalStateException("Block " + b + ": " + solved.size() + " of " + shapes.size() + " linears were solved");
@@ -204,22 +232,25 @@ public final class LayerSequentialDriver {
           sink.writeSparseLlm(b, alternations);
         }
         sink.writeMetrics(b, outcomes);
-        writeShard(b, sink.shardFile(b), partsDir, order);
+        writeShard(b, sink, partsDir, order);
         writeSeconds = (System.nanoTime() - t2) / 1e9;
         linears.addAll(outcomes);
       }
       census = census.plus(blockCensus);
       long tp = System.nanoTime();
-      String shard = sink.shardFile(b).toString();
-      int block = b;
-      JavaRDD<Sample> next = samples.map(s -> {
-        TaskThreads.configureOnce();
-        DecoderBlock compressed = ExecutorModels.shardBlock(location, shard, block);
-        return new Sample(s.index(), compressed.forward(s.hidden(), s.seqLen()), s.seqLen());
-      }).persist(StorageLevel.MEMORY_AND_DISK_SER());
-      next.count();
-      samples.unpersist(false);
-      samples = next;
+      if (!dataFree) {
+        String shard = sink.shardFile(b).toString();
+        String quantized = quantStrategy != null && b < prunedBlocks ? sink.quantizedFile(b).toString() : null;
+        int block = b;
+        JavaRDD<Sample> next = samples.map(s -> {
+          TaskThreads.configureOnce();
+          DecoderBlock compressed = ExecutorModels.shardBlock(location, shard, quantized, block);
+          return new Sample(s.index(), compressed.forward(s.hidden(), s.seqLen()), s.seqLen());
+        }).persist(StorageLevel.MEMORY_AND_DISK_SER());
+        next.count();
+        samples.unpersist(false);
+        samples = next;
+      }
       double propagateSeconds = (System.nanoTime() - tp) / 1e9;
       blocks.add(new BlockOutcome(b, resumed, statsSeconds, solveSeconds, propagateSeconds, writeSeconds));
       log.accept(String.format("block %d/%d done%s: statistics %.1fs, solve %.1fs, write %.1fs, propagate %.1fs", b + 1, spec.numLayers(),
@@ -229,7 +260,9 @@ public final class LayerSequentialDriver {
         throw new IllegalStateException("Injected failure after block " + b + " (" + INJECT_FAILURE_PROPERTY + ")");
       }
     }
-    samples.unpersist(false);
+    if (samples != null) {
+      samples.unpersist(false);
+    }
     return census;
   }
 
@@ -269,9 +302,11 @@ public final class LayerSequentialDriver {
 
   /**
    * Writes block {@code b}'s shard: the linears' part files in pruning order, then the block's other tensors (norms,
-   * biases) rounded to the output dtype, one tensor in memory at a time; then deletes the parts.
+   * biases) rounded to the output dtype, one tensor in memory at a time; then deletes the parts. In a quantized run
+   * the linears' parts go to the block's quantized file first, and the shard holds the other tensors.
    */
-  private void writeShard(int b, Path shardFile, Path partsDir, List<String> linears) {
+  private void writeShard(int b, BlockSink sink, Path partsDir, List<String> linears) {
+    Path shardFile = sink.shardFile(b);
     ModelSpec spec = model.spec();
     String prefix = spec.blockPrefix(b);
     List<String> rest = new ArrayList<>();
@@ -281,6 +316,20 @@ public final class LayerSequentialDriver {
       }
     }
     Iterator<String> parts = linears.iterator();
+    if (quantStrategy != null) {
+      QuantizedShardTable.write(sink.quantizedFile(b), new Iterator<QuantizedShardTable.Row>() {
+        @Override
+        public boolean hasNext() {
+          return parts.hasNext();
+        }
+
+        @Override
+        public QuantizedShardTable.Row next() {
+          String linear = parts.next();
+          return QuantizedShardTable.read(LinearSolveTask.partFile(partsDir.toString(), linear), hadoopConf).get(prefix + linear);
+        }
+      }, hadoopConf);
+    }
     Iterator<String> others = rest.iterator();
     TensorShardTable.writeStored(shardFile, new Iterator<>() {
       @Override
@@ -355,6 +404,18 @@ public final class LayerSequentialDriver {
     Map<String, long[]> expected = new LinkedHashMap<>();
     spec.blockTensorShapes().forEach((name, shape) -> expected.put(prefix + name, shape));
     LinearCensus[] census = {LinearCensus.EMPTY};
+    if (quantStrategy != null && b < prunedBlocks) { // the linears are in the quantized file, checksummed when read
+      Path quantized = sink.quantizedFile(b);
+      QuantizedShardTable.read(quantized, hadoopConf).forEach((name, row) -> {
+        if (!row.configFingerprint().equals(fingerprint)) {
+          throw new SparkslimException("Cannot resume from " + quantized + ": it was written by a run with different settings (fingerprint "
+              + row.configFingerprint() + ", this run " + fingerprint + "); use a new 'output.path' or delete the old output");
+        }
+        expected.remove(name + ".weight");
+        CompressedLinear.Quantized q = row.q();
+        census[0] = census[0].plus(LinearCensus.of(q.weights(), q.rows(), q.cols(), maskStructure));
+      });
+    }
     TensorShardTable.forEach(shard, hadoopConf, s -> {
       if (!s.configFingerprint().equals(fingerprint)) {
         throw new SparkslimException("Cannot resume from " + shard + ": it was written by a run with different settings (fingerprint "

@@ -19,6 +19,8 @@ import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.prune.LinearCensus;
 import sparkslim.core.prune.LinearPruner;
 import sparkslim.core.prune.MaskStructure;
+import sparkslim.core.quant.QuantStrategy;
+import sparkslim.core.quant.QuantizedShardTable;
 import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.TaskThreads;
 
@@ -47,10 +49,11 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
   private final String fingerprint;
   private final Map<String, String> precomputed; // linear -> fallback tag (may be "") of a weight a block-level step wrote
   private final ExecutorKillHook killHook; // test hook, null unless a test asks for it
+  private final QuantStrategy quantStrategy; // how quantized results are stored (their part files: QuantizedLinear.avsc), or null
 
   public LinearSolveTask(String modelLocation, int block, Map<String, LinearStatistics.LinearShape> shapes, LinearSolver solver,
                   MaskStructure maskStructure, DType outputDtype, String partsDir, String runId, String fingerprint,
-                  Map<String, String> precomputed, ExecutorKillHook killHook) {
+                  Map<String, String> precomputed, ExecutorKillHook killHook, QuantStrategy quantStrategy) {
     this.modelLocation = modelLocation;
     this.block = block;
     this.shapes = shapes;
@@ -62,6 +65,7 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
     this.fingerprint = fingerprint;
     this.precomputed = precomputed;
     this.killHook = killHook;
+    this.quantStrategy = quantStrategy;
   }
 
   /** The part file of one linear of a block. */
@@ -104,14 +108,36 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
           + " entries" + (counts == null ? " and no counts" : "") + " arrived");
     }
     InputStatistics stats = new InputStatistics(shape.cols(), packed, counts[0], counts[1]);
+    out.add(solve(linear, shape, stats, t0));
+    return out.iterator();
+  }
+
+  /**
+   * The same solve for a solver that reads no statistics (RTN): each element of the partition is a linear's name; no
+   * reconstruction loss is measured (NaN).
+   */
+  public FlatMapFunction<Iterator<String>, Solved> withoutStatistics() {
+    return linears -> {
+      TaskThreads.configureOnce();
+      List<Solved> out = new ArrayList<>();
+      while (linears.hasNext()) {
+        String linear = linears.next();
+        out.add(solve(linear, shapes.get(linear), null, System.nanoTime()));
+      }
+      return out.iterator();
+    };
+  }
+
+  private Solved solve(String linear, LinearStatistics.LinearShape shape, InputStatistics stats, long t0) {
     ModelDirectory model = ExecutorModels.open(modelLocation);
     String name = model.spec().blockPrefix(block) + linear + ".weight";
     long[] dims = {shape.rows(), shape.cols()};
     float[] w = model.tensor(name, dims).data(); // (outFeatures, inFeatures), dense
     Configuration conf = new Configuration();
     Path part = partFile(partsDir, linear);
-    double[] full = new double[shape.cols() * shape.cols()]; // (cols, cols): the Hessian while solving, then Σ XᵀX for the loss
-    float[] rounded;
+    // (cols, cols): the Hessian while solving, then Σ XᵀX for the loss
+    double[] full = stats == null ? null : new double[shape.cols() * shape.cols()];
+    float[] rounded; // the weights as exported: rounded to the output dtype, or dequantized exactly
     double solverLoss;
     String fallback;
     if (precomputed.containsKey(linear)) {
@@ -121,20 +147,26 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
       fallback = precomputed.get(linear).isEmpty() ? null : precomputed.get(linear);
     } else {
       CompressedLinear r = solver.solve(w, shape.rows(), shape.cols(), stats, full);
-      rounded = TensorShardTable.roundTo(r.weights(), outputDtype);
       solverLoss = r.loss();
       fallback = r.fallback();
-      TensorShardTable.writeStored(part, List.of(TensorShardTable.stored(runId, fingerprint, block,
-          new TensorShardTable.Entry(name, dims, outputDtype, rounded, r.mask()))).iterator(), conf);
+      if (r instanceof CompressedLinear.Quantized q) {
+        rounded = q.weights();
+        QuantizedShardTable.write(part, List.of(new QuantizedShardTable.Row(runId, fingerprint, block,
+            name.substring(0, name.length() - ".weight".length()), quantStrategy, q)), conf);
+      } else {
+        rounded = TensorShardTable.roundTo(r.weights(), outputDtype);
+        TensorShardTable.writeStored(part, List.of(TensorShardTable.stored(runId, fingerprint, block,
+            new TensorShardTable.Entry(name, dims, outputDtype, rounded, r.mask()))).iterator(), conf);
+      }
     }
     if (killHook != null) {
       killHook.inSolve(); // after the part file is written: the retried task finds it there
     }
     LinearCensus census = LinearCensus.of(rounded, shape.rows(), shape.cols(), maskStructure);
-    double loss = LinearPruner.reconstructionLoss(w, rounded, shape.rows(), shape.cols(), stats, stats.gramInto(full));
+    double loss = stats == null ? Double.NaN
+        : LinearPruner.reconstructionLoss(w, rounded, shape.rows(), shape.cols(), stats, stats.gramInto(full));
     double seconds = (System.nanoTime() - t0) / 1e9;
-    out.add(new Solved(new LayerSequentialDriver.LinearOutcome(block, linear, census.numel(), census.zeros(), loss, solverLoss, seconds,
-        fallback), census));
-    return out.iterator();
+    return new Solved(new LayerSequentialDriver.LinearOutcome(block, linear, census.numel(), census.zeros(), loss, solverLoss, seconds,
+        fallback), census);
   }
 }

@@ -10,6 +10,7 @@ import java.util.function.Supplier;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.Path;
+import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.CausalLm;
@@ -17,6 +18,7 @@ import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.HalfTensor;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.Tensor;
+import sparkslim.core.quant.QuantizedShardTable;
 
 /**
  * Model files as an executor sees them: each JVM opens a model directory once (headers only) and reads the tensors it
@@ -59,17 +61,12 @@ public final class ExecutorModels {
   /**
    * Block {@code i} of the model at {@code location} as compressed in the shard file {@code shard}
    * ({@code TensorShard.avsc}: values already rounded to the output dtype; matrices stored BF16 or F16 stay 16-bit in
-   * memory), cached per JVM. A rerun may rewrite the same path, so the cache key includes the file's length and
-   * modification time.
+   * memory) and, for a quantized run, the quantized linears of {@code quantizedShard} ({@code QuantizedLinear.avsc},
+   * or null: held as codes and dequantized where used, exactly as the exported checkpoint), cached per JVM. A rerun may
+   * rewrite the same paths, so the cache key includes the files' lengths and modification times.
    */
-  public static DecoderBlock shardBlock(String location, String shard, int i) {
-    String version;
-    try {
-      FileStatus st = new Path(shard).getFileSystem(new Configuration()).getFileStatus(new Path(shard));
-      version = shard + "@" + st.getLen() + ":" + st.getModificationTime();
-    } catch (IOException e) {
-      throw new UncheckedIOException("Cannot read " + shard, e);
-    }
+  public static DecoderBlock shardBlock(String location, String shard, String quantizedShard, int i) {
+    String version = version(shard) + (quantizedShard == null ? "" : "+" + version(quantizedShard));
     return cached(version, () -> {
       ModelDirectory dir = open(location);
       String prefix = dir.spec().blockPrefix(i);
@@ -83,8 +80,22 @@ public final class ExecutorModels {
           tensors.put(name, new Tensor(s.shape(), s.values()));
         }
       });
-      return DecoderBlock.of(dir.spec(), tensors, halves);
+      Map<String, CompressedLinear.Quantized> quantized = new LinkedHashMap<>();
+      if (quantizedShard != null) {
+        QuantizedShardTable.read(new Path(quantizedShard), new Configuration())
+            .forEach((name, row) -> quantized.put(name.substring(prefix.length()) + ".weight", row.q()));
+      }
+      return DecoderBlock.of(dir.spec(), tensors, halves, quantized);
     });
+  }
+
+  private static String version(String file) {
+    try {
+      FileStatus st = new Path(file).getFileSystem(new Configuration()).getFileStatus(new Path(file));
+      return file + "@" + st.getLen() + ":" + st.getModificationTime();
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot read " + file, e);
+    }
   }
 
   private static DecoderBlock cached(String key, Supplier<DecoderBlock> load) {
