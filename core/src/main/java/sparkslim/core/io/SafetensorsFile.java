@@ -205,6 +205,11 @@ public final class SafetensorsFile {
   }
 
   /** Reads a BF16 or F16 tensor as its raw little-endian bytes (2 per value), for a caller that keeps it 16-bit. */
+  /** A tensor's stored little-endian bytes, whatever its dtype. */
+  public byte[] readRaw(String name) {
+    return readBytes(entry(name));
+  }
+
   public byte[] readHalfBytes(String name) {
     Entry e = entry(name);
     if (e.dtype() != DType.BF16 && e.dtype() != DType.F16) {

@@ -135,7 +135,7 @@ public final class ModelExporter {
       for (Map.Entry<String, long[]> e : spec.blockTensorShapes().entrySet()) {
         String name = spec.blockPrefix(i) + e.getKey();
         String linear = e.getKey().endsWith(".weight") ? e.getKey().substring(0, e.getKey().length() - ".weight".length()) : null;
-        if (quantizedFile != null && linears.contains(linear)) {
+        if (quantizedFile != null && linear != null && linears.contains(linear)) {
           long[] shape = e.getValue();
           QuantizedTensors.Layout layout = new QuantizedTensors.Layout((int) shape[0], (int) shape[1], quantized.scheme(), quantized.gIdx());
           java.util.function.Supplier<CompressedLinear.Quantized> q = () -> {

@@ -146,8 +146,12 @@ public final class LayerSequentialDriver {
   public LinearCensus run(List<int[]> windows, int partitions, BlockSink sink, List<LinearOutcome> linears, List<BlockOutcome> blocks) {
     ModelSpec spec = model.spec();
     String location = modelLocation;
+    int lastToSolve = -1; // blocks after it are all resumed: nothing needs their inputs
+    for (int b = spec.numLayers() - 1; b >= 0 && lastToSolve < 0; b--) {
+      lastToSolve = exists(sink.shardFile(b)) ? -1 : b;
+    }
     boolean dataFree = !solver.readsStatistics(); // RTN: each linear alone, no samples to embed or propagate
-    JavaRDD<Sample> samples = dataFree ? null : embed(jsc, location, windows, partitions);
+    JavaRDD<Sample> samples = dataFree || lastToSolve < 0 ? null : embed(jsc, location, windows, partitions);
 
     LinearCensus census = LinearCensus.EMPTY;
     for (int b = 0; b < spec.numLayers(); b++) {
@@ -238,7 +242,7 @@ public final class LayerSequentialDriver {
       }
       census = census.plus(blockCensus);
       long tp = System.nanoTime();
-      if (!dataFree) {
+      if (!dataFree && b < lastToSolve) {
         String shard = sink.shardFile(b).toString();
         String quantized = quantStrategy != null && b < prunedBlocks ? sink.quantizedFile(b).toString() : null;
         int block = b;
@@ -382,6 +386,14 @@ public final class LayerSequentialDriver {
       }
     }, hadoopConf);
     return census[0];
+  }
+
+  private boolean exists(Path file) {
+    try {
+      return file.getFileSystem(hadoopConf).exists(file);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   /**

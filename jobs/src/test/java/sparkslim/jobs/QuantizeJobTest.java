@@ -1,0 +1,176 @@
+package sparkslim.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import sparkslim.core.compress.CompressedLinear;
+import sparkslim.core.io.SafetensorsFile;
+import sparkslim.core.model.ModelDirectory;
+import sparkslim.core.quant.QuantizedShardTable;
+import sparkslim.jobs.driver.LayerSequentialDriver;
+
+/**
+ * {@code sparkslim quantize} end to end: RTN exports equal the reference library's checkpoints byte for byte, GPTQ
+ * exports are bitwise the same on any master and after a resumed failure, both formats load in our eval with the
+ * report's PPL, and prune with gptq keeps SparseGPT's mask in a pack-quantized checkpoint.
+ */
+class QuantizeJobTest {
+  @TempDir
+  Path tmp;
+
+  static String[] quantizeArgs(String model, Path out, String... extra) {
+    String[] base = {"quantize", "--model.path=" + TestSupport.model(model), "--output.path=" + out,
+        "--eval.texts=" + TestSupport.data("imdb.eval.txt"), "--eval.max-windows=4", "--spark.master=local[2]"};
+    return TestSupport.concat(base, extra);
+  }
+
+  static String[] gptqArgs(String model, Path out, String... extra) {
+    return TestSupport.concat(quantizeArgs(model, out, "--quantization.method=gptq",
+        "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve(model + ".calib.safetensors"),
+        "--calibration.num-samples=8", "--calibration.seqlen=128"), extra);
+  }
+
+  private static FileSystem local() throws IOException {
+    return FileSystem.getLocal(new Configuration());
+  }
+
+  /** Every layer-0 tensor of the reference checkpoint {@code golden} is in OUT/model with the same dtype, shape and bytes. */
+  private static void assertLayerZeroEqualsReference(Path out, String golden) throws IOException {
+    SafetensorsFile reference = SafetensorsFile.open(local(),
+        new org.apache.hadoop.fs.Path(TestSupport.examples().resolve("golden/quant/" + golden + ".layer0.safetensors").toString()));
+    SafetensorsFile ours = SafetensorsFile.open(local(), new org.apache.hadoop.fs.Path(out.resolve("model/model.safetensors").toString()));
+    int compared = 0;
+    for (Map.Entry<String, SafetensorsFile.Entry> e : reference.entries().entrySet()) {
+      if (!e.getKey().contains("_proj") && !e.getKey().contains("fc")) {
+        continue; // the linears' tensors; norms are the model's own
+      }
+      SafetensorsFile.Entry mine = ours.entry(e.getKey());
+      assertNotNull(mine, golden + ": " + e.getKey() + " missing from the export");
+      assertEquals(e.getValue().dtype(), mine.dtype(), e.getKey());
+      assertArrayEquals(e.getValue().shape(), mine.shape(), e.getKey());
+      assertArrayEquals(reference.readRaw(e.getKey()), ours.readRaw(e.getKey()), golden + ": " + e.getKey());
+      compared++;
+    }
+    assertTrue(compared >= 12, golden + ": only " + compared + " tensors compared");
+    JsonNode config = TestSupport.readJson(out.resolve("model/config.json")).get("quantization_config");
+    JsonNode expected = TestSupport.readJson(TestSupport.examples().resolve("golden/quant/" + golden + ".config.json")).get("quantization_config");
+    assertEquals(expected.get("config_groups"), config.get("config_groups"), golden);
+    assertEquals(expected.get("format"), config.get("format"));
+    System.out.println(golden + ": " + compared + " layer-0 tensors byte-identical to the reference checkpoint");
+  }
+
+  @Test
+  void rtnExportsAreTheReferenceCheckpointsAndEvalReadsThem() throws IOException {
+    String[][] runs = {
+        {"tiny-llama-imdb", "llama_rtn_W4A16", "--quantization.bits=4"},
+        {"tiny-llama-imdb", "llama_rtn_W4A16_ASYM", "--quantization.symmetric=false"},
+        {"tiny-llama-imdb", "llama_rtn_w8_ch_sym", "--quantization.bits=8", "--quantization.group-size=channel"},
+        {"tiny-opt-imdb", "opt_rtn_W4A16_ASYM", "--quantization.symmetric=false"}};
+    for (String[] run : runs) {
+      Path out = tmp.resolve(run[1]);
+      String[] extra = java.util.Arrays.copyOfRange(run, 2, run.length);
+      assertEquals(0, TestSupport.sparkslim(quantizeArgs(run[0], out, TestSupport.concat(new String[] {"--quantization.method=rtn"}, extra))));
+      assertTrue(Files.exists(out.resolve("_SUCCESS")));
+      assertLayerZeroEqualsReference(out, run[1]);
+      JsonNode report = TestSupport.readJson(out.resolve("report.json"));
+      assertEquals("rtn", report.get("method").asText());
+      JsonNode q = report.get("quantization");
+      assertTrue(q.get("bits_per_weight").get("quantized_linears").asDouble() > q.get("bits").asInt(), report.toString());
+      assertTrue(q.get("size_bytes").get("output").asLong() < q.get("size_bytes").get("input").asLong(), report.toString());
+      assertEquals(8, report.get("blocks").size());
+      double reported = report.get("eval").get("imdb.eval.txt").get("ppl").asDouble();
+      double evaluated = TestSupport.exportedModelPpl(out, tmp.resolve(run[1] + "-eval"));
+      assertEquals(reported, evaluated, 1e-9 * reported, run[1] + ": eval of the exported checkpoint");
+      System.out.printf("%s: report ppl %.6f, eval of the export %.6f (4 windows)%n", run[1], reported, evaluated);
+    }
+  }
+
+  @Test
+  void gptqSameBytesOnAnyMasterAndAfterResume() throws IOException {
+    TestSupport.ensureSparkHome();
+    String[] scheme = {"--quantization.symmetric=false", "--eval.max-windows=2"};
+    Path one = tmp.resolve("local1");
+    Path two = tmp.resolve("local2");
+    Path cluster = tmp.resolve("cluster");
+    Path resumed = tmp.resolve("resumed");
+    assertEquals(0, TestSupport.sparkslim(gptqArgs("tiny-llama-imdb", one, TestSupport.concat(scheme, "--spark.master=local[1]"))));
+    assertEquals(0, TestSupport.sparkslim(gptqArgs("tiny-llama-imdb", two, TestSupport.concat(scheme, "--calibration.partitions=5"))));
+    assertEquals(0, TestSupport.sparkslim(gptqArgs("tiny-llama-imdb", cluster, TestSupport.concat(scheme, "--spark.master=local-cluster[2,1,1024]"))));
+    TestSupport.assertSameModel(one, two);
+    TestSupport.assertSameModel(one, cluster);
+    System.setProperty(LayerSequentialDriver.INJECT_FAILURE_PROPERTY, "3");
+    try {
+      assertEquals(Main.EXIT_FAILURE, TestSupport.sparkslim(gptqArgs("tiny-llama-imdb", resumed, scheme)));
+    } finally {
+      System.clearProperty(LayerSequentialDriver.INJECT_FAILURE_PROPERTY);
+    }
+    assertFalse(Files.exists(resumed.resolve("_SUCCESS")));
+    assertTrue(Files.exists(resumed.resolve("quantized/block-00003.parquet")));
+    assertFalse(Files.exists(resumed.resolve("quantized/block-00004.parquet")));
+    assertEquals(0, TestSupport.sparkslim(gptqArgs("tiny-llama-imdb", resumed, scheme)));
+    JsonNode blocks = TestSupport.readJson(resumed.resolve("report.json")).get("blocks");
+    for (int b = 0; b < blocks.size(); b++) {
+      assertEquals(b <= 3, blocks.get(b).get("resumed").asBoolean(), "block " + b);
+    }
+    TestSupport.assertSameModel(one, resumed);
+    System.out.println("GPTQ w4-g128-asym: identical safetensors on local[1], local[2] (5 partitions), local-cluster[2,1,1024] and after resume");
+  }
+
+  @Test
+  void gptqFormatLoadsInEvalWithTheReportsPpl() throws IOException {
+    Path out = tmp.resolve("gptq-format");
+    assertEquals(0, TestSupport.sparkslim(gptqArgs("tiny-opt-imdb", out, "--quantization.format=gptq", "--quantization.act-order=dynamic")));
+    assertTrue(Files.exists(out.resolve("model/quantize_config.json")));
+    JsonNode config = TestSupport.readJson(out.resolve("model/config.json")).get("quantization_config");
+    assertEquals("gptq", config.get("quant_method").asText());
+    assertTrue(config.get("desc_act").asBoolean());
+    SafetensorsFile f = SafetensorsFile.open(local(), new org.apache.hadoop.fs.Path(out.resolve("model/model.safetensors").toString()));
+    assertNotNull(f.entry("model.decoder.layers.0.fc1.qweight"));
+    assertNotNull(f.entry("model.decoder.layers.0.fc1.g_idx"));
+    double reported = TestSupport.readJson(out.resolve("report.json")).get("eval").get("imdb.eval.txt").get("ppl").asDouble();
+    double evaluated = TestSupport.exportedModelPpl(out, tmp.resolve("gptq-format-eval"));
+    assertEquals(reported, evaluated, 1e-9 * reported);
+    System.out.printf("GPTQ v1 layout (OPT, dynamic act-order): report ppl %.6f, eval of the export %.6f%n", reported, evaluated);
+  }
+
+  @Test
+  void pruneWithGptqKeepsTheMaskInAPackQuantizedCheckpoint() throws IOException {
+    Path out = tmp.resolve("joint");
+    assertEquals(0, TestSupport.sparkslim(PruneJobTest.pruneArgs("tiny-opt-imdb", out, "--pruning.method=sparsegpt", "--pruning.sparsity=0.5",
+        "--quantization.method=gptq", "--quantization.act-order=off")));
+    ModelDirectory exported = ModelDirectory.open(out.resolve("model").toString(), new Configuration());
+    assertNotNull(exported.quantization(), "a pack-quantized checkpoint");
+    for (int b = 0; b < exported.spec().numLayers(); b++) {
+      Map<String, QuantizedShardTable.Row> rows = QuantizedShardTable.read(
+          new org.apache.hadoop.fs.Path(out.resolve(String.format("quantized/block-%05d.parquet", b)).toString()), new Configuration());
+      for (QuantizedShardTable.Row row : rows.values()) {
+        CompressedLinear.Quantized q = row.q();
+        long numel = (long) q.rows() * q.cols();
+        // SparseGPT's reference prunes score <= sort(score)[⌊numel·s⌋] per 128-column block: one more weight per block, and
+        // ties; GPTQ zeroes dead input columns (diag H = 0, e.g. OPT's never-active fc1 units), whose scores all tie at 0
+        long blocks = (q.cols() + 127) / 128;
+        long pruned = q.mask().cardinality();
+        assertTrue(pruned >= numel / 2 + blocks, row.linear() + ": " + pruned + " of " + numel + " pruned");
+        float[] w = exported.tensor(row.linear() + ".weight", new long[] {q.rows(), q.cols()}).data();
+        for (int i = q.mask().nextSetBit(0); i >= 0; i = q.mask().nextSetBit(i + 1)) {
+          assertEquals(0f, w[i], row.linear() + " entry " + i);
+        }
+      }
+    }
+    JsonNode report = TestSupport.readJson(out.resolve("report.json"));
+    assertEquals("gptq", report.get("quantization").get("method").asText());
+    assertTrue(report.get("sparsity").get("actual").asDouble() >= 0.5, report.toString());
+  }
+}
