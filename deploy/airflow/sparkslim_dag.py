@@ -33,6 +33,15 @@ PRUNE_SPARSITIES = ["0.5", "0.6", "0.7", "0.8", "0.9"]
 DEPTH_CRITERIA = ["ppl", "taylor", "magnitude"]
 DEPTH_NUM_BLOCKS = ["1", "2", "3"]
 
+# Quantization sweep: one `quantize` task per (method, scheme); each writes a compressed-tensors checkpoint,
+# Parquet shards of the packed linears and report.json.
+QUANT_METHODS = ["rtn", "gptq"]
+QUANT_SCHEMES = {  # name -> extra keys
+    "w8-channel": ["--quantization.bits=8", "--quantization.group-size=channel"],
+    "w4-g128-asym": ["--quantization.bits=4", "--quantization.symmetric=false"],
+    "w3-g128-asym": ["--quantization.bits=3", "--quantization.symmetric=false"],
+}
+
 # What every sparkslim JVM needs: -Xss8m (multi-threaded LAPACK crashes at the default thread stack)
 # and OPENBLAS_CORETYPE=Haswell (OpenBLAS 0.3.19 SkylakeX dpotrf bug on AVX-512 CPUs).
 SPARK_CONF = {
@@ -71,6 +80,19 @@ def prune_task(task_id, method, sparsity, output_path):
         f"--model.path={PRUNE_MODEL}",
         f"--pruning.method={method}",
         f"--pruning.sparsity={sparsity}",
+        f"--calibration.text={CALIBRATION_TEXT}",
+        f"--eval.texts={EVAL_TEXTS}",
+        f"--output.path={output_path}",
+    ])
+
+
+def quantize_task(task_id, method, scheme_keys, output_path):
+    # A rerun of a failed task resumes after the last block written under output_path.
+    return sparkslim_task(task_id, [
+        "quantize",
+        f"--model.path={PRUNE_MODEL}",
+        f"--quantization.method={method}",
+        *scheme_keys,
         f"--calibration.text={CALIBRATION_TEXT}",
         f"--eval.texts={EVAL_TEXTS}",
         f"--output.path={output_path}",
@@ -136,4 +158,14 @@ with DAG(
                     f"hdfs:///sparkslim/depth-sweep/{{{{ ds }}}}/{criterion}-{num_blocks}",
                 )
 
-    daily >> [sweep, prune_sweep, depth_sweep]
+    with TaskGroup(group_id="quantize_sweep") as quantize_sweep:
+        for method in QUANT_METHODS:
+            for scheme, keys in QUANT_SCHEMES.items():
+                quantize_task(
+                    f"quantize_{method}_{scheme.replace('-', '_')}",
+                    method,
+                    keys,
+                    f"hdfs:///sparkslim/quantize-sweep/{{{{ ds }}}}/{method}-{scheme}",
+                )
+
+    daily >> [sweep, prune_sweep, depth_sweep, quantize_sweep]

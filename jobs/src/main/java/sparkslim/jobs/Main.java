@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.List;
 import sparkslim.core.SparkslimException;
 import sparkslim.core.bench.ForwardBenchmark;
+import sparkslim.core.bench.GptqBenchmark;
 import sparkslim.core.bench.SparseGptBenchmark;
 import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
@@ -65,11 +66,14 @@ public final class Main {
         case "bench-solve":
           BenchSolveJob.run(rest);
           return EXIT_OK;
+        case "bench-gptq":
+          System.out.println(GptqBenchmark.run(4096, 11008, 4, 128, 128));
+          return EXIT_OK;
         case "bench-sparsegpt":
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, windows, random-model, bench-forward, bench-sparsegpt, bench-sparsellm, bench-depth, bench-solve\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, windows, random-model, bench-forward, bench-sparsegpt, bench-gptq, bench-sparsellm, bench-depth, bench-solve\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -130,6 +134,8 @@ public final class Main {
         "  bench-forward  benchmark (no Spark): forward-pass tokens/s and GFLOP/s next to sgemm GFLOP/s, same run",
         "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
         "  bench-sparsegpt  benchmark (no Spark): one SparseGPT solve of a 4096x11008 linear next to its FLOP bound at sgemm peak",
+        "  bench-gptq  benchmark (no Spark): one GPTQ W4 g128 solve of a 4096x11008 linear per act-order, next to its FLOP bound",
+        "         at sgemm peak",
         "  bench-sparsellm  benchmark (Spark): one SparseLLM FFN alternation at LLaMA-7B shapes on random data; driver peak heap and",
         "         bytes collected per alternation for each of --bench.tokens=2048,8192 [--spark.master=local-cluster[2,1,8192]]",
         "  bench-depth  benchmark (Spark): the PPL criterion's candidate phase on each of --bench.masters='A;B'; speed-up of B over A",

@@ -53,6 +53,7 @@ class SettingsTableTest {
     String eval = "eval";
     String prune = "prune";
     String depth = "depth-prune";
+    String quantize = "quantize";
     String evalText = "--eval.texts=" + TestSupport.data("imdb.eval.txt");
     String goldenWindows = "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors");
     return Stream.of(
@@ -128,7 +129,34 @@ class SettingsTableTest {
         row(depth, "calibration.seqlen", "--calibration.seqlen=2048"),
         row(depth, "calibration.windows", "--calibration.windows=" + F32_WINDOWS),
         row(depth, "eval.seqlen", evalText, "--eval.seqlen=2048"),
-        row(depth, "output.dtype", "--output.dtype=int8"));
+        row(depth, "output.dtype", "--output.dtype=int8"),
+        // quantize
+        row(quantize, "quantization.bits", "--quantization.bits=5"),
+        row(quantize, "quantization.bits", "--quantization.bits=16"),
+        row(quantize, "quantization.group-size", "--quantization.group-size=0"),
+        row(quantize, "quantization.group-size", "--quantization.group-size=-128"),
+        row(quantize, "quantization.group-size", "--quantization.group-size=96"),
+        row(quantize, "quantization.group-size", "--quantization.group-size=row"),
+        row(quantize, "quantization.symmetric", "--quantization.format=gptq", "--quantization.symmetric=false"),
+        row(quantize, "quantization.symmetric", "--quantization.format=gptq", "--quantization.symmetric=false", "--quantization.act-order=dynamic"),
+        row(quantize, "quantization.bits", "--quantization.format=gptq", "--quantization.bits=3"),
+        row(quantize, "quantization.method", "--quantization.method=awq"),
+        row(quantize, "quantization.method", "--quantization.method=none"),
+        row(quantize, "quantization.format", "--quantization.format=exl2"),
+        row(quantize, "quantization.act-order", "--quantization.act-order=random"),
+        row(quantize, "quantization.dampening-fraction", "--quantization.dampening-fraction=-0.01"),
+        row(quantize, "quantization.dampening-fraction", "--quantization.dampening-fraction=NaN"),
+        row(quantize, "quantization.dampening-fraction", "--quantization.dampening-fraction=Infinity"),
+        row(quantize, "quantization.block-size", "--quantization.block-size=0"),
+        row(quantize, "calibration.seqlen", "--calibration.seqlen=2048"),
+        row(quantize, "eval.seqlen", evalText, "--eval.seqlen=2048"),
+        row(quantize, "output.dtype", "--output.dtype=int8"),
+        // prune with quantization: the joint SparseGPT + GPTQ sweep
+        row(prune, "quantization.method", "--quantization.method=rtn"),
+        row(prune, "quantization.act-order", "--quantization.method=gptq"),
+        row(prune, "quantization.method", "--quantization.method=gptq", "--quantization.act-order=off", "--pruning.method=wanda"),
+        row(prune, "pruning.dampening-fraction", "--quantization.method=gptq", "--quantization.act-order=off", "--pruning.dampening-fraction=0.05"),
+        row(prune, "quantization.group-size", "--quantization.method=gptq", "--quantization.act-order=off", "--quantization.group-size=96"));
   }
 
   /** The job's valid arguments on the example LLaMA; a row's arguments come after them and override them. */
@@ -142,6 +170,11 @@ class SettingsTableTest {
       case "prune":
         args.addAll(List.of("--pruning.method=sparsegpt", "--pruning.sparsity=0.5", "--calibration.text=" + TestSupport.data("imdb.calib.txt"),
             "--calibration.num-samples=2", "--calibration.seqlen=64"));
+        break;
+      case "quantize":
+        args.addAll(List.of("--quantization.method=gptq", "--calibration.windows="
+            + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors"), "--calibration.num-samples=2",
+            "--calibration.seqlen=64"));
         break;
       case "depth-prune":
         args.addAll(List.of("--depth.criterion=ppl", "--depth.num-blocks=1",

@@ -16,20 +16,8 @@ public final class SparseGptBenchmark {
   private SparseGptBenchmark() {}
 
   public static String run(int rows, int cols, double sparsity, int blockSize) {
-    SplittableRandom rnd = new SplittableRandom(42);
-    double[] h = new double[cols * cols]; // (cols, cols), symmetric, diagonally dominant: SPD by Gershgorin
-    for (int i = 0; i < cols; i++) {
-      for (int j = i + 1; j < cols; j++) {
-        double v = rnd.nextDouble(-1, 1);
-        h[i * cols + j] = v;
-        h[j * cols + i] = v;
-      }
-      h[i * cols + i] = cols;
-    }
-    float[] w = new float[rows * cols]; // (rows, cols)
-    for (int i = 0; i < w.length; i++) {
-      w[i] = (float) rnd.nextDouble(-0.05, 0.05);
-    }
+    double[] h = randomHessian(cols);
+    float[] w = randomWeight(rows, cols);
     double peak = ForwardBenchmark.sgemmGflops();
     long t0 = System.nanoTime();
     CompressedLinear.Masked r = new SparseGptSolver(sparsity, MaskStructure.UNSTRUCTURED, blockSize, SparseGptSolver.DEFAULT_DAMPENING_FRACTION)
@@ -42,5 +30,30 @@ public final class SparseGptBenchmark {
         "{\"rows\": %d, \"cols\": %d, \"sparsity\": %.2f, \"block_size\": %d, \"seconds\": %.2f, \"gflop\": %.1f, \"sgemm_gflops\": %.1f, "
             + "\"flop_bound_seconds\": %.2f, \"ratio_to_flop_bound\": %.2f, \"actual_sparsity\": %.4f}",
         rows, cols, sparsity, blockSize, seconds, flops / 1e9, peak, bound, seconds / bound, r.sparsity());
+  }
+
+  /** A (cols, cols) symmetric, diagonally dominant (so SPD, by Gershgorin) Hessian, seeded. */
+  static double[] randomHessian(int cols) {
+    SplittableRandom rnd = new SplittableRandom(42);
+    double[] h = new double[cols * cols]; // (cols, cols)
+    for (int i = 0; i < cols; i++) {
+      for (int j = i + 1; j < cols; j++) {
+        double v = rnd.nextDouble(-1, 1);
+        h[i * cols + j] = v;
+        h[j * cols + i] = v;
+      }
+      h[i * cols + i] = cols;
+    }
+    return h;
+  }
+
+  /** A (rows, cols) weight uniform in [−0.05, 0.05), seeded. */
+  static float[] randomWeight(int rows, int cols) {
+    SplittableRandom rnd = new SplittableRandom(43);
+    float[] w = new float[rows * cols]; // (rows, cols)
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) rnd.nextDouble(-0.05, 0.05);
+    }
+    return w;
   }
 }
