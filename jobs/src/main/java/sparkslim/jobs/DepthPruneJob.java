@@ -100,8 +100,7 @@ public final class DepthPruneJob {
 
     run.onSpark(outputPath, master, config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
       Path scoresDir = new Path(out.root(), "scores"); // written in place, round by round: a rerun resumes from them
-      int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
-          : 2 * jsc.defaultParallelism();
+      int partitions = plan.calibration().partitions(jsc.defaultParallelism());
       Broadcast<CausalLm> broadcast = streamed ? null : jsc.broadcast(lm);
       BlockImportanceScorer scorer = streamed ? BlockImportanceScorer.streamed(jsc, location, numLayers, windows, partitions)
           : new BlockImportanceScorer(jsc, broadcast, windows, partitions);

@@ -86,8 +86,7 @@ public final class PruneJob {
     run.onSpark(outputPath, config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
       Path shardsDir = new Path(out.root(), "shards"); // written in place, block by block: a rerun resumes from them
       Path metricsDir = new Path(out.root(), "metrics");
-      int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
-          : 2 * jsc.defaultParallelism();
+      int partitions = plan.calibration().partitions(jsc.defaultParallelism());
       LinearPruner pruner = new LinearPruner(method, sparsity, mask, blockSize, damp, settings.zeroDeadColumns());
       LinearSolver solver = quantization == null ? pruner.solver() : quantization.solver(weightDtype, pruner.sparseGpt());
       LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, model, modelPath, solver,

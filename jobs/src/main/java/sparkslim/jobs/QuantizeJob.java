@@ -56,8 +56,7 @@ public final class QuantizeJob {
     run.onSpark(outputPath, config.string(ConfigKey.SPARK_MASTER).trim(), config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
       Path shardsDir = new Path(out.root(), "shards"); // written in place, block by block: a rerun resumes from them
       Path metricsDir = new Path(out.root(), "metrics");
-      int partitions = config.integer(ConfigKey.CALIBRATION_PARTITIONS) > 0 ? config.integer(ConfigKey.CALIBRATION_PARTITIONS)
-          : 2 * jsc.defaultParallelism();
+      int partitions = plan.calibration().partitions(jsc.defaultParallelism());
       LayerSequentialDriver driver = new LayerSequentialDriver(jsc, hadoopConf, model, modelPath, plan.solver(weightDtype), q.strategy(),
           MaskStructure.UNSTRUCTURED, dtype, runId, fingerprint, null, model.spec().numLayers(), m -> run.log("%s", m));
       List<LayerSequentialDriver.LinearOutcome> linears = new ArrayList<>();

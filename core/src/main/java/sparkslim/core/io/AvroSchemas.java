@@ -51,6 +51,25 @@ public final class AvroSchemas {
   }
 
   /**
+   * Writes {@code rows} converted one at a time by {@code toRecord}, each its own row group (one row in memory at a
+   * time), atomically: the writer of a table of large rows (tensors, packed linears).
+   */
+  public static <T> void writeRowGroups(Path file, Schema schema, java.util.Iterator<T> rows,
+                                        java.util.function.Function<T, GenericRecord> toRecord, Configuration conf) {
+    writeAtomically(file, schema, new java.util.Iterator<GenericRecord>() {
+      @Override
+      public boolean hasNext() {
+        return rows.hasNext();
+      }
+
+      @Override
+      public GenericRecord next() {
+        return toRecord.apply(rows.next());
+      }
+    }, conf, true);
+  }
+
+  /**
    * As {@link #writeAtomically(Path, Schema, java.util.Iterator, Configuration)}; with {@code rowGroupPerRecord}, each
    * record is its own row group, flushed to the file before the next one is pulled. A file of large records (a block's
    * tensors: LLaMA-7B's down_proj is 90 MB in bf16) is then written holding one record, never all of them. Without it,

@@ -52,17 +52,7 @@ public final class TensorShardTable {
 
   /** Writes rows as they come, one row group per tensor (one tensor in memory at a time), atomically. */
   public static void writeStored(Path file, java.util.Iterator<Stored> rows, Configuration conf) {
-    AvroSchemas.writeAtomically(file, SCHEMA, new java.util.Iterator<GenericRecord>() {
-      @Override
-      public boolean hasNext() {
-        return rows.hasNext();
-      }
-
-      @Override
-      public GenericRecord next() {
-        return record(rows.next());
-      }
-    }, conf, true);
+    AvroSchemas.writeRowGroups(file, SCHEMA, rows, TensorShardTable::record, conf);
   }
 
   private static GenericRecord record(Stored s) {

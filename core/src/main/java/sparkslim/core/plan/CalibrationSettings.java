@@ -48,6 +48,11 @@ public record CalibrationSettings(String text, String windows, int numSamples, i
   }
 
   /** True when the windows come from {@code calibration.windows}. */
+  /** The Spark partitions of the samples: {@code calibration.partitions}, or 2 × {@code defaultParallelism} when it is 0. */
+  public int partitions(int defaultParallelism) {
+    return partitions > 0 ? partitions : 2 * defaultParallelism;
+  }
+
   public boolean fromWindowsFile() {
     return !windows.isEmpty();
   }

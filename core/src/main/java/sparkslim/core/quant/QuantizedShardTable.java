@@ -37,17 +37,7 @@ public final class QuantizedShardTable {
 
   /** As {@link #write(Path, List, Configuration)}, streaming: each row is packed when its turn comes. */
   public static void write(Path file, java.util.Iterator<Row> rows, Configuration conf) {
-    AvroSchemas.writeAtomically(file, SCHEMA, new java.util.Iterator<GenericRecord>() {
-      @Override
-      public boolean hasNext() {
-        return rows.hasNext();
-      }
-
-      @Override
-      public GenericRecord next() {
-        return record(rows.next());
-      }
-    }, conf, true);
+    AvroSchemas.writeRowGroups(file, SCHEMA, rows, QuantizedShardTable::record, conf);
   }
 
   private static GenericRecord record(Row row) {
