@@ -71,6 +71,46 @@ class QuantizeJobTest {
     System.out.println(golden + ": " + compared + " layer-0 tensors byte-identical to the reference checkpoint");
   }
 
+  /**
+   * W4 g128 symmetric RTN, transcribed from docs/depth_quant.md §2.1 with compressed-tensors' bf16 arithmetic: per group
+   * of 128 inputs of a row, s = bf16(max(|min(w, 0)|, max(w, 0)) / 7.5), q = rint(clamp(bf16(w / s), −8, 7)), and the
+   * loaded weight is the fp32 product s·q. Every linear of the exported checkpoint, read back by the model loader,
+   * must be exactly that.
+   */
+  private static void assertEveryLinearIsTheSymmetricFormula(Path out) {
+    ModelDirectory source = ModelDirectory.open(TestSupport.model("tiny-llama-imdb").toString(), new Configuration());
+    ModelDirectory exported = ModelDirectory.open(out.resolve("model").toString(), new Configuration());
+    int linears = 0;
+    for (int b = 0; b < source.spec().numLayers(); b++) {
+      for (String linear : sparkslim.core.model.DecoderBlock.linearNames(source.spec())) {
+        String name = source.spec().blockPrefix(b) + linear + ".weight";
+        long[] shape = source.spec().blockTensorShapes().get(linear + ".weight");
+        float[] w = source.tensor(name, shape).data();
+        float[] loaded = exported.tensor(name, shape).data();
+        int cols = (int) shape[1];
+        for (int g = 0; g < w.length; g += 128) {
+          float lo = 0;
+          float hi = 0;
+          for (int i = g; i < g + 128; i++) {
+            lo = Math.min(lo, w[i]);
+            hi = Math.max(hi, w[i]);
+          }
+          float s = bf16(Math.max(Math.abs(lo), hi) / 7.5f);
+          for (int i = g; i < g + 128; i++) {
+            int q = (int) Math.rint(Math.max(-8f, Math.min(7f, bf16(w[i] / s)))); // an integer code: no −0
+            assertEquals(Float.floatToRawIntBits(s * q), Float.floatToRawIntBits(loaded[i]), name + " [" + i / cols + ", " + i % cols + "]");
+          }
+        }
+        linears++;
+      }
+    }
+    System.out.println("every one of " + linears + " linears, as loaded from the export, is the W4 g128 symmetric formula bit for bit");
+  }
+
+  private static float bf16(float v) {
+    return sparkslim.core.io.HalfFloats.round(v, sparkslim.core.io.DType.BF16);
+  }
+
   @Test
   void rtnExportsAreTheReferenceCheckpointsAndEvalReadsThem() throws IOException {
     String[][] runs = {
@@ -84,6 +124,9 @@ class QuantizeJobTest {
       assertEquals(0, TestSupport.sparkslim(quantizeArgs(run[0], out, TestSupport.concat(new String[] {"--quantization.method=rtn"}, extra))));
       assertTrue(Files.exists(out.resolve("_SUCCESS")));
       assertLayerZeroEqualsReference(out, run[1]);
+      if (run[1].equals("llama_rtn_W4A16")) {
+        assertEveryLinearIsTheSymmetricFormula(out);
+      }
       JsonNode report = TestSupport.readJson(out.resolve("report.json"));
       assertEquals("rtn", report.get("method").asText());
       JsonNode q = report.get("quantization");
