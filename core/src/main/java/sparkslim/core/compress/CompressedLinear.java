@@ -109,10 +109,21 @@ public sealed interface CompressedLinear {
       int groups = groupsPerRow();
       float[] w = new float[codes.length]; // (rows, cols)
       for (int r = 0; r < rows; r++) {
-        for (int c = 0; c < cols; c++) {
-          int g = r * groups + group(c);
-          int zero = zeroPoints == null ? 0 : zeroPoints[g];
-          w[r * cols + c] = scales[g] * (codes[r * cols + c] - zero);
+        if (gIdx != null) {
+          for (int c = 0; c < cols; c++) {
+            int g = r * groups + gIdx[c];
+            int zero = zeroPoints == null ? 0 : zeroPoints[g];
+            w[r * cols + c] = scales[g] * (codes[r * cols + c] - zero);
+          }
+          continue;
+        }
+        for (int g = 0; g < groups; g++) { // contiguous groups: one scale and zero point per run of groupSize columns
+          float scale = scales[r * groups + g];
+          int zero = zeroPoints == null ? 0 : zeroPoints[r * groups + g];
+          int from = r * cols + g * groupSize;
+          for (int i = from; i < from + groupSize; i++) {
+            w[i] = scale * (codes[i] - zero);
+          }
         }
       }
       return w;
