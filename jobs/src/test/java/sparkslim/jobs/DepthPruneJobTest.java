@@ -225,12 +225,7 @@ class DepthPruneJobTest {
     Path full = tmp.resolve("full");
     Path resumed = tmp.resolve("resumed");
     assertEquals(0, TestSupport.sparkslim(depthArgs("tiny-opt-imdb", full, common)));
-    System.setProperty(DepthPruneJob.INJECT_FAILURE_PROPERTY, "0");
-    try {
-      assertEquals(Main.EXIT_FAILURE, TestSupport.sparkslim(depthArgs("tiny-opt-imdb", resumed, common)));
-    } finally {
-      System.clearProperty(DepthPruneJob.INJECT_FAILURE_PROPERTY);
-    }
+    assertEquals(Main.EXIT_FAILURE, TestSupport.sparkslimWith(DepthPruneJob.INJECT_FAILURE_PROPERTY, "0", depthArgs("tiny-opt-imdb", resumed, common)));
     assertFalse(Files.exists(resumed.resolve("_SUCCESS")));
     assertTrue(Files.exists(resumed.resolve("scores").resolve("round-00000.parquet")));
     assertEquals(0, TestSupport.sparkslim(depthArgs("tiny-opt-imdb", resumed, common)));

@@ -48,12 +48,7 @@ class PruneReproducibilityTest {
     Path full = tmp.resolve("full");
     Path resumed = tmp.resolve("resumed");
     assertEquals(0, TestSupport.sparkslim(args(full, "local[2]")));
-    System.setProperty(LayerSequentialDriver.INJECT_FAILURE_PROPERTY, "3");
-    try {
-      assertEquals(Main.EXIT_FAILURE, TestSupport.sparkslim(args(resumed, "local[2]")));
-    } finally {
-      System.clearProperty(LayerSequentialDriver.INJECT_FAILURE_PROPERTY);
-    }
+    assertEquals(Main.EXIT_FAILURE, TestSupport.sparkslimWith(LayerSequentialDriver.INJECT_FAILURE_PROPERTY, "3", args(resumed, "local[2]")));
     assertFalse(Files.exists(resumed.resolve("_SUCCESS")));
     assertTrue(Files.exists(resumed.resolve("shards").resolve("block-00003.parquet")));
     assertFalse(Files.exists(resumed.resolve("shards").resolve("block-00004.parquet")));

@@ -153,12 +153,7 @@ class QuantizeJobTest {
     assertEquals(0, TestSupport.sparkslim(gptqArgs("tiny-llama-imdb", cluster, TestSupport.concat(scheme, "--spark.master=local-cluster[2,1,1024]"))));
     TestSupport.assertSameModel(one, two);
     TestSupport.assertSameModel(one, cluster);
-    System.setProperty(LayerSequentialDriver.INJECT_FAILURE_PROPERTY, "3");
-    try {
-      assertEquals(Main.EXIT_FAILURE, TestSupport.sparkslim(gptqArgs("tiny-llama-imdb", resumed, scheme)));
-    } finally {
-      System.clearProperty(LayerSequentialDriver.INJECT_FAILURE_PROPERTY);
-    }
+    assertEquals(Main.EXIT_FAILURE, TestSupport.sparkslimWith(LayerSequentialDriver.INJECT_FAILURE_PROPERTY, "3", gptqArgs("tiny-llama-imdb", resumed, scheme)));
     assertFalse(Files.exists(resumed.resolve("_SUCCESS")));
     assertTrue(Files.exists(resumed.resolve("quantized/block-00003.parquet")));
     assertFalse(Files.exists(resumed.resolve("quantized/block-00004.parquet")));

@@ -91,6 +91,16 @@ final class TestSupport {
     }
   }
 
+  /** Runs {@code sparkslim args} with the test hook {@code property=value} set (an injected failure), and returns the exit code. */
+  static int sparkslimWith(String property, String value, String... args) {
+    System.setProperty(property, value);
+    try {
+      return sparkslim(args);
+    } finally {
+      System.clearProperty(property);
+    }
+  }
+
   /** {@code base} followed by {@code extra}. */
   static String[] concat(String[] base, String... extra) {
     String[] all = new String[base.length + extra.length];

@@ -89,7 +89,7 @@ public abstract class DecoderBlock implements Serializable {
     }
     Map<String, Tensor> all = new java.util.LinkedHashMap<>(tensors);
     halves.forEach((name, h) -> all.put(name, h.toTensor()));
-    quantized.forEach((name, q) -> all.put(name, new Tensor(new long[] {q.rows(), q.cols()}, q.weights())));
+    quantized.forEach((name, q) -> all.put(name, Tensor.dequantized(q)));
     return all;
   }
 
@@ -107,7 +107,7 @@ public abstract class DecoderBlock implements Serializable {
     if (q == null) {
       throw new IllegalStateException("Block tensor '" + name + "' missing");
     }
-    return new Tensor(new long[] {q.rows(), q.cols()}, q.weights());
+    return Tensor.dequantized(q);
   }
 
   /** Whether the block has a tensor of this name (relative to the block prefix). */

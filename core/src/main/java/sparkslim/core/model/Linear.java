@@ -57,7 +57,7 @@ public final class Linear implements Serializable {
   /** The weight in fp32 (widened into a new array when held as half). */
   public Tensor weight() {
     if (codes != null) {
-      return new Tensor(new long[] {codes.rows(), codes.cols()}, codes.weights());
+      return Tensor.dequantized(codes);
     }
     return weight != null ? weight : half.toTensor();
   }

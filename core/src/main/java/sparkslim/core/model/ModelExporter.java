@@ -127,8 +127,8 @@ public final class ModelExporter {
                                   FileSystem fs, Path outDir, Configuration conf) {
     ModelSpec spec = source.spec();
     List<String> linears = DecoderBlock.linearNames(spec);
-    Object[] cache = {-1, null}; // {block, Map<String, TensorShardTable.Stored>}
-    Object[] codes = {-1, null}; // {block, Map<String, QuantizedShardTable.Row>}
+    PerBlock<Map<String, TensorShardTable.Stored>> stored = new PerBlock<>();
+    PerBlock<Map<String, QuantizedShardTable.Row>> codes = new PerBlock<>();
     exportEncoded(source, spec.numLayers(), i -> {
       Map<String, Encoded> tensors = new LinkedHashMap<>();
       Path quantizedFile = quantized == null ? null : quantized.fileOfBlock().apply(i);
@@ -139,13 +139,7 @@ public final class ModelExporter {
           long[] shape = e.getValue();
           QuantizedTensors.Layout layout = new QuantizedTensors.Layout((int) shape[0], (int) shape[1], quantized.scheme(), quantized.gIdx());
           java.util.function.Supplier<CompressedLinear.Quantized> q = () -> {
-            if (!codes[0].equals(i)) {
-              codes[1] = null; // the previous block's codes go first
-              codes[1] = QuantizedShardTable.read(quantizedFile, conf);
-              codes[0] = i;
-            }
-            @SuppressWarnings("unchecked")
-            QuantizedShardTable.Row row = ((Map<String, QuantizedShardTable.Row>) codes[1]).get(spec.blockPrefix(i) + linear);
+            QuantizedShardTable.Row row = codes.get(i, () -> QuantizedShardTable.read(quantizedFile, conf)).get(spec.blockPrefix(i) + linear);
             if (row == null) {
               throw new IllegalStateException("Quantized shard " + quantizedFile + " has no linear '" + spec.blockPrefix(i) + linear + "'");
             }
@@ -159,17 +153,11 @@ public final class ModelExporter {
           continue;
         }
         tensors.put(e.getKey(), new Encoded(e.getValue(), () -> {
-          if (!cache[0].equals(i)) {
-            cache[1] = null; // the previous block's bytes go first
-            cache[1] = TensorShardTable.read(shardOfBlock.apply(i), conf);
-            cache[0] = i;
-          }
-          @SuppressWarnings("unchecked")
-          TensorShardTable.Stored stored = ((Map<String, TensorShardTable.Stored>) cache[1]).get(name);
-          if (stored == null || stored.dtype() != dtype) {
+          TensorShardTable.Stored t = stored.get(i, () -> TensorShardTable.read(shardOfBlock.apply(i), conf)).get(name);
+          if (t == null || t.dtype() != dtype) {
             throw new IllegalStateException("Shard " + shardOfBlock.apply(i) + " has no " + dtype + " tensor '" + name + "'");
           }
-          return stored.data();
+          return t.data();
         }));
       }
       return tensors;
@@ -181,6 +169,21 @@ public final class ModelExporter {
       } catch (IOException e) {
         throw new UncheckedIOException("Cannot write " + new Path(outDir, QuantizedCheckpoint.GPTQ_CONFIG_FILE), e);
       }
+    }
+  }
+
+  /** What the exporter has read of one block, dropped before the next block is read (the writer goes block by block). */
+  private static final class PerBlock<T> {
+    private int block = -1;
+    private T value;
+
+    T get(int i, Supplier<T> read) {
+      if (block != i) {
+        value = null; // the previous block's first
+        value = read.get();
+        block = i;
+      }
+      return value;
     }
   }
 

@@ -80,8 +80,7 @@ class QuantizedCheckpointTest {
             written.put(spec.blockPrefix(i) + name, q);
             List<SafetensorsWriter.Tensor> packed = gptq ? QuantizedTensors.gptq(linear, q) : QuantizedTensors.compressedTensors(linear, q, s.strategy());
             for (SafetensorsWriter.Tensor p : packed) {
-              tensors.put(p.name(), p.longs() != null ? new ModelExporter.Encoded(p.shape(), () -> longBytes(p.longs()), DType.I64)
-                  : new ModelExporter.Encoded(p.shape(), p.encoded(), p.dtype()));
+              tensors.put(p.name(), new ModelExporter.Encoded(p.shape(), p::bytes, p.dtype()));
             }
           } else {
             tensors.put(name, new ModelExporter.Encoded(t.shape(), () -> TensorShardTable.encode(t.data(), dtype)));
@@ -96,11 +95,6 @@ class QuantizedCheckpointTest {
     return written;
   }
 
-  private static byte[] longBytes(long[] v) {
-    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 * v.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-    b.asLongBuffer().put(v);
-    return b.array();
-  }
 
   private static void checkLoadsAs(Path dir, Map<String, CompressedLinear.Quantized> written, String model) {
     ModelDirectory loaded = ModelDirectory.open(dir.toString(), CONF);

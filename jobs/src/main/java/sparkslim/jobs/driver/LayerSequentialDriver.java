@@ -402,13 +402,8 @@ public final class LayerSequentialDriver {
    */
   private LinearCensus resume(int b, BlockSink sink) {
     Path shard = sink.shardFile(b);
-    try {
-      FileSystem fs = shard.getFileSystem(hadoopConf);
-      if (!fs.exists(shard)) {
-        return null;
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    if (!exists(shard)) {
+      return null;
     }
     ModelSpec spec = model.spec();
     String prefix = spec.blockPrefix(b);
