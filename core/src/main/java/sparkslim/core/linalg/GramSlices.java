@@ -3,6 +3,7 @@ package sparkslim.core.linalg;
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
+import static org.bytedeco.openblas.global.openblas.CblasUpper;
 
 import java.util.Arrays;
 import java.util.List;
@@ -30,15 +31,16 @@ public final class GramSlices {
 
   private final int n;
   private final double[] left; // (chunkTokens, ROW_BLOCK)
-  private final double[] right; // (chunkTokens, n)
-  private double[] block; // (r, n − r0)
+  private final double[] right; // (chunkTokens, n − ROW_BLOCK)
+  private double[] diagonal; // (r, r), upper triangle
+  private double[] rectangle; // (r, n − r0 − r)
 
   /** Scratch for Gram blocks of an n-wide input with inputs of at most {@code maxTokens} tokens. */
   public GramSlices(int n, int maxTokens) {
     this.n = n;
     int rows = Math.max(1, Math.min(maxTokens, MAX_TOKENS_PER_UPDATE));
     this.left = new double[rows * Math.min(ROW_BLOCK, n)];
-    this.right = new double[rows * n];
+    this.right = new double[rows * Math.max(0, n - ROW_BLOCK)];
   }
 
   /** Index in the packed upper triangle of an (n, n) matrix of entry (i, i), the first of row i. */
@@ -62,17 +64,22 @@ public final class GramSlices {
 
   /**
    * Rows [r0, r0 + r) of the packed upper triangle of Σ XᵀX over {@code inputs}, r = min(ROW_BLOCK, n − r0): entries
-   * [packedRowStart(n, r0), packedRowStart(n, r0 + r)) of the triangle. Per input: C (r, n − r0) = X[:, r0:r0+r]ᵀ·X[:, r0:n].
+   * [packedRowStart(n, r0), packedRowStart(n, r0 + r)) of the triangle. Per input, with L = X[:, r0:r0+r]: the upper
+   * triangle of the square LᵀL by {@code dsyrk} and the rectangle Lᵀ·X[:, r0+r:n] by {@code dgemm}, so no product below
+   * the diagonal is computed.
    *
    * @param inputs each (tokens[k], n) row-major
    */
   public ExactSums rows(int r0, List<float[]> inputs, int[] tokens) {
     int r = Math.min(ROW_BLOCK, n - r0);
-    int width = n - r0;
+    int rest = n - r0 - r; // columns right of the square
     int start = packedRowStart(n, r0);
     ExactSums sums = new ExactSums(packedRowStart(n, r0 + r) - start);
-    if (block == null || block.length < r * width) {
-      block = new double[r * width];
+    if (diagonal == null || diagonal.length < r * r) {
+      diagonal = new double[r * r];
+    }
+    if (rectangle == null || rectangle.length < r * rest) {
+      rectangle = new double[r * rest];
     }
     for (int k = 0; k < inputs.size(); k++) {
       float[] x = inputs.get(k);
@@ -80,7 +87,8 @@ public final class GramSlices {
         throw new IllegalArgumentException("Cannot accumulate Σ XᵀX: expected input of shape (" + tokens[k] + ", " + n + ") = "
             + (long) tokens[k] * n + " values, got " + x.length);
       }
-      Arrays.fill(block, 0, r * width, 0.0);
+      Arrays.fill(diagonal, 0, r * r, 0.0);
+      Arrays.fill(rectangle, 0, r * rest, 0.0);
       for (int t0 = 0; t0 < tokens[k]; t0 += MAX_TOKENS_PER_UPDATE) {
         int m = Math.min(MAX_TOKENS_PER_UPDATE, tokens[k] - t0);
         for (int t = 0; t < m; t++) {
@@ -88,14 +96,19 @@ public final class GramSlices {
           for (int i = 0; i < r; i++) {
             left[t * r + i] = x[src + i];
           }
-          for (int j = 0; j < width; j++) {
-            right[t * width + j] = x[src + j];
+          for (int j = 0; j < rest; j++) {
+            right[t * rest + j] = x[src + r + j];
           }
         }
-        openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, width, m, 1.0, left, r, right, width, 1.0, block, width);
+        openblas.cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, r, m, 1.0, left, r, 1.0, diagonal, r);
+        if (rest > 0) {
+          openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, rest, m, 1.0, left, r, right, rest, 1.0, rectangle, rest);
+        }
       }
-      for (int i = 0; i < r; i++) { // row r0 + i of the upper triangle: columns r0 + i … n − 1
-        sums.add(block, i * width + i, width - i, packedRowStart(n, r0 + i) - start);
+      for (int i = 0; i < r; i++) { // row r0 + i of the upper triangle: columns r0 + i … r0 + r − 1, then r0 + r … n − 1
+        int row = packedRowStart(n, r0 + i) - start;
+        sums.add(diagonal, i * r + i, r - i, row);
+        sums.add(rectangle, i * rest, rest, row + r - i);
       }
     }
     return sums;

@@ -1,23 +1,97 @@
 package sparkslim.core.model;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 import sparkslim.core.linalg.Blas;
 
-/** Element-wise and attention kernels of the forward pass, on row-major fp32 arrays. */
+/**
+ * Element-wise and attention kernels of the forward pass, on row-major fp32 arrays.
+ *
+ * <p>The loops that dominated the forward's Java time (a JFR profile of {@code quantize}: the softmax and SwiGLU
+ * exponentials through {@code Math.exp}, 14 ns each, and the RMSNorm sums) run on the Java Vector API with a fixed
+ * 8-lane shape ({@link #LANES}): only IEEE additions, multiplications, divisions, comparisons and bit operations, never
+ * a fused multiply-add or an unordered reduction, and reductions in a fixed order (lane i accumulates the elements
+ * i mod 8, then the lanes are added left to right, then the tail). So the bits are the same interpreted or compiled, on
+ * every x86 or ARM CPU, for any partitioning, as the OpenBLAS kernels are pinned by {@code OPENBLAS_CORETYPE}.
+ */
 public final class Ops {
   private Ops() {}
+
+  /** 8 fp32 lanes (AVX2 width); fixed, not the CPU's preferred width, so that reductions do not depend on the CPU. */
+  static final VectorSpecies<Float> LANES = FloatVector.SPECIES_256;
+  private static final float LOG2E = 1.44269504088896341f;
+  private static final float LN2_HI = 0.693359375f; // Cody–Waite split of ln 2: LN2_HI + LN2_LO = ln 2 to 2^-37
+  private static final float LN2_LO = -2.12194440e-4f;
+  private static final float ROUND_MAGIC = 0x1.8p23f; // adding it rounds a float of magnitude < 2^22 to an integer
+  private static final float EXP_MIN = -87.3f; // e^x underflows below; clamped (result ~1e-38 instead of 0)
+  private static final float EXP_MAX = 88.3f; // e^x overflows above; clamped
+
+  /**
+   * e^x in fp32: x = n·ln 2 + r with |r| ≤ ln 2 / 2 (Cody–Waite), e^r by the Cephes {@code expf} polynomial, times 2^n
+   * through the exponent bits. Within 1 ulp of {@code (float) Math.exp(x)} on [−87.3, 88.3] ({@code OpsTest}); x is
+   * clamped to that range. The vector form {@link #exp(FloatVector)} gives the same bits lane by lane.
+   */
+  public static float exp(float x) {
+    x = x < EXP_MIN ? EXP_MIN : x;
+    x = x > EXP_MAX ? EXP_MAX : x;
+    float t = x * LOG2E + ROUND_MAGIC;
+    float n = t - ROUND_MAGIC;
+    int scale = (Float.floatToRawIntBits(t) - Float.floatToRawIntBits(ROUND_MAGIC) + 127) << 23;
+    float r = x - n * LN2_HI - n * LN2_LO;
+    float y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r
+        + 1.6666665459e-1f) * r + 5.0000001201e-1f;
+    y = y * r * r + r + 1f;
+    return y * Float.intBitsToFloat(scale);
+  }
+
+  /** {@link #exp(float)} in every lane, the same operations in the same order. */
+  static FloatVector exp(FloatVector x) {
+    x = x.max(EXP_MIN).min(EXP_MAX);
+    FloatVector t = x.mul(LOG2E).add(ROUND_MAGIC);
+    FloatVector n = t.sub(ROUND_MAGIC);
+    IntVector scale = ((IntVector) t.reinterpretAsInts()).sub(Float.floatToRawIntBits(ROUND_MAGIC) - 127)
+        .lanewise(VectorOperators.LSHL, 23);
+    FloatVector r = x.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
+    FloatVector y = r.mul(1.9875691500e-4f).add(1.3981999507e-3f).mul(r).add(8.3334519073e-3f).mul(r).add(4.1665795894e-2f)
+        .mul(r).add(1.6666665459e-1f).mul(r).add(5.0000001201e-1f);
+    y = y.mul(r).mul(r).add(r).add(1f);
+    return y.mul(scale.reinterpretAsFloats());
+  }
+
+  /** Σ lanes of {@code acc} left to right: the fixed-order end of an 8-lane reduction. */
+  private static float sumLanes(FloatVector acc) {
+    float sum = 0f;
+    for (int i = 0; i < LANES.length(); i++) {
+      sum += acc.lane(i);
+    }
+    return sum;
+  }
 
   /** LLaMA RMSNorm: w ⊙ x / sqrt(mean(x²) + eps), per row. x: (rows, cols). */
   public static float[] rmsNorm(float[] x, int rows, int cols, float[] w, double eps) {
     float[] out = new float[x.length];
+    int bound = LANES.loopBound(cols);
     for (int r = 0; r < rows; r++) {
       int base = r * cols;
-      float sum = 0f;
-      for (int c = 0; c < cols; c++) {
+      FloatVector acc = FloatVector.zero(LANES);
+      int c = 0;
+      for (; c < bound; c += LANES.length()) {
+        FloatVector v = FloatVector.fromArray(LANES, x, base + c);
+        acc = acc.add(v.mul(v));
+      }
+      float sum = sumLanes(acc);
+      for (; c < cols; c++) {
         float v = x[base + c];
         sum += v * v;
       }
       float inv = (float) (1.0 / Math.sqrt(sum / cols + eps));
-      for (int c = 0; c < cols; c++) {
+      c = 0;
+      for (; c < bound; c += LANES.length()) {
+        FloatVector.fromArray(LANES, w, c).mul(FloatVector.fromArray(LANES, x, base + c).mul(inv)).intoArray(out, base + c);
+      }
+      for (; c < cols; c++) {
         out[base + c] = w[c] * (x[base + c] * inv);
       }
     }
@@ -62,11 +136,16 @@ public final class Ops {
     }
   }
 
-  /** SwiGLU: silu(gate) ⊙ up, written into gate. */
+  /** SwiGLU: silu(gate) ⊙ up = gate / (1 + e^−gate) ⊙ up, written into gate. */
   public static void siluMulInPlace(float[] gate, float[] up) {
-    for (int i = 0; i < gate.length; i++) {
+    int i = 0;
+    for (int bound = LANES.loopBound(gate.length); i < bound; i += LANES.length()) {
+      FloatVector g = FloatVector.fromArray(LANES, gate, i);
+      g.div(exp(g.neg()).add(1f)).mul(FloatVector.fromArray(LANES, up, i)).intoArray(gate, i);
+    }
+    for (; i < gate.length; i++) {
       float g = gate[i];
-      gate[i] = (float) (g / (1.0 + Math.exp(-g))) * up[i];
+      gate[i] = g / (exp(-g) + 1f) * up[i];
     }
   }
 
@@ -134,28 +213,7 @@ public final class Ops {
       float[] qh = slice(q, seqLen, qWidth, h * headDim, headDim);
       float[] s = Blas.matmulTransposed(qh, seqLen, headDim, ks[g], seqLen); // (seqLen, seqLen)
       for (int i = 0; i < seqLen; i++) {
-        int base = i * seqLen;
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j <= i; j++) {
-          float val = s[base + j] * scale;
-          s[base + j] = val;
-          if (val > max) {
-            max = val;
-          }
-        }
-        float sum = 0f;
-        for (int j = 0; j <= i; j++) {
-          float e = (float) Math.exp(s[base + j] - max);
-          s[base + j] = e;
-          sum += e;
-        }
-        float inv = 1f / sum;
-        for (int j = 0; j <= i; j++) {
-          s[base + j] *= inv;
-        }
-        for (int j = i + 1; j < seqLen; j++) {
-          s[base + j] = 0f;
-        }
+        softmaxRow(s, i * seqLen, i + 1, seqLen, scale);
       }
       float[] o = Blas.matmul(s, seqLen, seqLen, vs[g], headDim); // (seqLen, headDim)
       for (int p = 0; p < seqLen; p++) {
@@ -163,6 +221,49 @@ public final class Ops {
       }
     }
     return out;
+  }
+
+  /**
+   * Causal softmax of one row of scores in place: s[base + j] ← softmax(scale·s[base + j]) over j < len, and 0 for
+   * len ≤ j < width.
+   */
+  static void softmaxRow(float[] s, int base, int len, int width, float scale) {
+    int bound = LANES.loopBound(len);
+    FloatVector maxAcc = FloatVector.broadcast(LANES, Float.NEGATIVE_INFINITY);
+    int j = 0;
+    for (; j < bound; j += LANES.length()) {
+      FloatVector v = FloatVector.fromArray(LANES, s, base + j).mul(scale);
+      v.intoArray(s, base + j);
+      maxAcc = maxAcc.max(v);
+    }
+    float max = maxAcc.reduceLanes(VectorOperators.MAX); // exact: the order of a maximum does not matter
+    for (; j < len; j++) {
+      float v = s[base + j] * scale;
+      s[base + j] = v;
+      max = v > max ? v : max;
+    }
+    FloatVector sumAcc = FloatVector.zero(LANES);
+    j = 0;
+    for (; j < bound; j += LANES.length()) {
+      FloatVector e = exp(FloatVector.fromArray(LANES, s, base + j).sub(max));
+      e.intoArray(s, base + j);
+      sumAcc = sumAcc.add(e);
+    }
+    float sum = sumLanes(sumAcc);
+    for (; j < len; j++) {
+      float e = exp(s[base + j] - max);
+      s[base + j] = e;
+      sum += e;
+    }
+    float inv = 1f / sum;
+    j = 0;
+    for (; j < bound; j += LANES.length()) {
+      FloatVector.fromArray(LANES, s, base + j).mul(inv).intoArray(s, base + j);
+    }
+    for (; j < len; j++) {
+      s[base + j] *= inv;
+    }
+    java.util.Arrays.fill(s, base + len, base + width, 0f);
   }
 
   private static float[] slice(float[] x, int rows, int width, int offset, int len) {

@@ -117,7 +117,7 @@ public final class FfnSolveTask implements FlatMapFunction<Iterator<Tuple2<Long,
             + sizes[c] + " entries arrived");
       }
     }
-    Configuration conf = new Configuration();
+    Configuration conf = ExecutorModels.hadoopConf();
     List<SparseLlmSolver.LinearStep> linears = new ArrayList<>();
     double objective = Double.NaN;
     if (output) {
@@ -193,7 +193,7 @@ public final class FfnSolveTask implements FlatMapFunction<Iterator<Tuple2<Long,
   static float[] readInverse(String partsDir, int iteration) {
     Path file = new Path(stepDir(partsDir, iteration), P_UPDATE_FILE);
     try {
-      return SafetensorsFile.open(file.getFileSystem(new Configuration()), file).readFloats(M_INV);
+      return SafetensorsFile.open(file.getFileSystem(ExecutorModels.hadoopConf()), file).readFloats(M_INV);
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot read " + file, e);
     }
@@ -201,7 +201,7 @@ public final class FfnSolveTask implements FlatMapFunction<Iterator<Tuple2<Long,
 
   /** The fp32 weight alternation {@code iteration} chose for {@code linear}. */
   static float[] readChosen(String partsDir, int iteration, String tensorPrefix, String linear) {
-    return readStep(partsDir, iteration, tensorPrefix, linear, new Configuration()).values();
+    return readStep(partsDir, iteration, tensorPrefix, linear, ExecutorModels.hadoopConf()).values();
   }
 
   /** What alternation {@code iteration} wrote for {@code linear}: its fp32 weight and mask. */

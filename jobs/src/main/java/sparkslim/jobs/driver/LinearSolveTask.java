@@ -133,7 +133,7 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
     String name = model.spec().blockPrefix(block) + linear + ".weight";
     long[] dims = {shape.rows(), shape.cols()};
     float[] w = model.tensor(name, dims).data(); // (outFeatures, inFeatures), dense
-    Configuration conf = new Configuration();
+    Configuration conf = ExecutorModels.hadoopConf();
     Path part = partFile(partsDir, linear);
     // (cols, cols): the Hessian while solving, then Σ XᵀX for the loss
     double[] full = stats == null ? null : new double[shape.cols() * shape.cols()];

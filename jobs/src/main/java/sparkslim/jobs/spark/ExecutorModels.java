@@ -40,6 +40,11 @@ public final class ExecutorModels {
   /** Blocks kept per JVM (the one in use and the next). */
   public static final int MAX_CACHED_BLOCKS = 2;
   private static final Map<String, ModelDirectory> DIRECTORIES = new ConcurrentHashMap<>();
+  /**
+   * One Hadoop configuration per JVM: each new {@code Configuration} parses the default XML resources again on first
+   * use, which, once per propagated window, cost more than the block's attention (JFR of a quantize run).
+   */
+  private static final Configuration HADOOP_CONF = new Configuration();
   private static final Object LOCK = new Object();
   private static final Map<String, DecoderBlock> BLOCKS = new LinkedHashMap<>(4, 0.75f, true); // guarded by LOCK
   private static final Map<String, CausalLm> GLOBALS = new LinkedHashMap<>(); // guarded by LOCK
@@ -48,9 +53,14 @@ public final class ExecutorModels {
 
   private ExecutorModels() {}
 
+  /** This JVM's Hadoop configuration (the defaults; read only), for tasks that open files. */
+  public static Configuration hadoopConf() {
+    return HADOOP_CONF;
+  }
+
   /** The model directory at {@code location} (as given to the job: local path, file:// or hdfs://), opened once per JVM. */
   public static ModelDirectory open(String location) {
-    return DIRECTORIES.computeIfAbsent(location, l -> ModelDirectory.open(l, new Configuration()));
+    return DIRECTORIES.computeIfAbsent(location, l -> ModelDirectory.open(l, HADOOP_CONF));
   }
 
   /** Block {@code i} of the model at {@code location}, dense, matrices in their stored dtype, cached per JVM. */
@@ -72,7 +82,7 @@ public final class ExecutorModels {
       String prefix = dir.spec().blockPrefix(i);
       Map<String, Tensor> tensors = new LinkedHashMap<>();
       Map<String, HalfTensor> halves = new LinkedHashMap<>();
-      TensorShardTable.forEach(new Path(shard), new Configuration(), s -> {
+      TensorShardTable.forEach(new Path(shard), HADOOP_CONF, s -> {
         String name = s.tensor().substring(prefix.length());
         if (s.shape().length == 2 && (s.dtype() == DType.BF16 || s.dtype() == DType.F16)) {
           halves.put(name, HalfTensor.fromLittleEndian(s.shape(), s.dtype(), s.data()));
@@ -82,7 +92,7 @@ public final class ExecutorModels {
       });
       Map<String, CompressedLinear.Quantized> quantized = new LinkedHashMap<>();
       if (quantizedShard != null) {
-        QuantizedShardTable.read(new Path(quantizedShard), new Configuration())
+        QuantizedShardTable.read(new Path(quantizedShard), HADOOP_CONF)
             .forEach((name, row) -> quantized.put(name.substring(prefix.length()) + ".weight", row.q()));
       }
       return DecoderBlock.of(dir.spec(), tensors, halves, quantized);
@@ -91,7 +101,7 @@ public final class ExecutorModels {
 
   private static String version(String file) {
     try {
-      FileStatus st = new Path(file).getFileSystem(new Configuration()).getFileStatus(new Path(file));
+      FileStatus st = new Path(file).getFileSystem(HADOOP_CONF).getFileStatus(new Path(file));
       return file + "@" + st.getLen() + ":" + st.getModificationTime();
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot read " + file, e);

@@ -1,0 +1,146 @@
+package sparkslim.core.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The vector kernels of {@link Ops}: the fp32 exponential against {@code Math.exp}, its vector form against the scalar
+ * one bit for bit, and the SwiGLU, softmax and RMSNorm kernels against scalar transcriptions of the same operations in
+ * the documented order (lane i accumulates elements i mod 8, lanes summed left to right, then the tail), for lengths
+ * with and without a tail.
+ */
+class OpsTest {
+  private static final int LANES = Ops.LANES.length();
+
+  @Test
+  void expIsWithinOneUlpOfMathExpAndVectorEqualsScalar() {
+    Random rnd = new Random(1);
+    double maxUlps = 0;
+    float[] x = new float[LANES];
+    for (int trial = 0; trial < 200_000; trial++) {
+      for (int i = 0; i < LANES; i++) {
+        x[i] = (float) (rnd.nextDouble() * 175.6 - 87.3);
+      }
+      float[] v = new float[LANES];
+      Ops.exp(FloatVector.fromArray(Ops.LANES, x, 0)).intoArray(v, 0);
+      for (int i = 0; i < LANES; i++) {
+        float scalar = Ops.exp(x[i]);
+        assertEquals(Float.floatToRawIntBits(scalar), Float.floatToRawIntBits(v[i]), "x = " + x[i]);
+        float reference = (float) Math.exp(x[i]);
+        maxUlps = Math.max(maxUlps, Math.abs(scalar - reference) / Math.ulp(reference));
+      }
+    }
+    assertTrue(maxUlps <= 1.0, "max error " + maxUlps + " ulp");
+    assertEquals(1f, Ops.exp(0f));
+    assertTrue(Ops.exp(-1000f) >= 0f && Ops.exp(-1000f) < 1e-37f);
+    assertTrue(Float.isFinite(Ops.exp(1000f)));
+  }
+
+  @Test
+  void siluMulMatchesTheScalarFormula() {
+    Random rnd = new Random(2);
+    for (int n : new int[] {1, 7, 8, 9, 768, 771}) {
+      float[] gate = new float[n];
+      float[] up = new float[n];
+      for (int i = 0; i < n; i++) {
+        gate[i] = (float) (rnd.nextGaussian() * 4);
+        up[i] = (float) rnd.nextGaussian();
+      }
+      float[] out = gate.clone();
+      Ops.siluMulInPlace(out, up);
+      for (int i = 0; i < n; i++) {
+        float expected = gate[i] / (Ops.exp(-gate[i]) + 1f) * up[i];
+        assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(out[i]), "n = " + n + ", i = " + i);
+        double exact = gate[i] / (1 + Math.exp(-gate[i])) * up[i];
+        assertEquals(exact, out[i], 1e-6 * Math.max(1, Math.abs(exact)));
+      }
+    }
+  }
+
+  @Test
+  void softmaxRowMatchesTheScalarOrder() {
+    Random rnd = new Random(3);
+    int width = 40;
+    for (int len = 1; len <= width; len++) {
+      float[] s = new float[width];
+      for (int j = 0; j < width; j++) {
+        s[j] = (float) (rnd.nextGaussian() * 6);
+      }
+      float scale = 0.125f;
+      float[] out = s.clone();
+      Ops.softmaxRow(out, 0, len, width, scale);
+      float[] v = new float[len];
+      float max = Float.NEGATIVE_INFINITY;
+      for (int j = 0; j < len; j++) {
+        v[j] = s[j] * scale;
+        max = Math.max(max, v[j]);
+      }
+      float[] lanes = new float[LANES];
+      int bound = len - len % LANES;
+      float[] e = new float[len];
+      for (int j = 0; j < len; j++) {
+        e[j] = Ops.exp(v[j] - max);
+        if (j < bound) {
+          lanes[j % LANES] += e[j];
+        }
+      }
+      float sum = 0f;
+      for (float l : lanes) {
+        sum += l;
+      }
+      for (int j = bound; j < len; j++) {
+        sum += e[j];
+      }
+      float inv = 1f / sum;
+      double total = 0;
+      for (int j = 0; j < width; j++) {
+        float expected = j < len ? e[j] * inv : 0f;
+        assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(out[j]), "len = " + len + ", j = " + j);
+        total += out[j];
+      }
+      assertEquals(1.0, total, 1e-5);
+    }
+  }
+
+  @Test
+  void rmsNormMatchesTheScalarOrder() {
+    Random rnd = new Random(4);
+    for (int cols : new int[] {5, 8, 13, 256}) {
+      int rows = 3;
+      float[] x = new float[rows * cols];
+      float[] w = new float[cols];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (float) rnd.nextGaussian();
+      }
+      for (int c = 0; c < cols; c++) {
+        w[c] = (float) (1 + 0.1 * rnd.nextGaussian());
+      }
+      float[] out = Ops.rmsNorm(x, rows, cols, w, 1e-5);
+      int bound = cols - cols % LANES;
+      for (int r = 0; r < rows; r++) {
+        float[] lanes = new float[LANES];
+        float sum = 0f;
+        for (int c = 0; c < bound; c++) {
+          float v = x[r * cols + c];
+          lanes[c % LANES] += v * v;
+        }
+        for (float l : lanes) {
+          sum += l;
+        }
+        for (int c = bound; c < cols; c++) {
+          float v = x[r * cols + c];
+          sum += v * v;
+        }
+        float inv = (float) (1.0 / Math.sqrt(sum / cols + 1e-5));
+        for (int c = 0; c < cols; c++) {
+          float expected = w[c] * (x[r * cols + c] * inv);
+          assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(out[r * cols + c]), "cols = " + cols + ", c = " + c);
+        }
+      }
+    }
+  }
+}
