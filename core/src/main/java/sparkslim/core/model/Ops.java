@@ -1,5 +1,6 @@
 package sparkslim.core.model;
 
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -193,9 +194,14 @@ public final class Ops {
     }
   }
 
+  /** Query rows per score block of {@link #causalAttention}. */
+  static final int ATTENTION_ROW_BLOCK = 128;
+
   /**
    * Causal multi-head attention with grouped KV heads. q: (seqLen, numHeads·headDim); k, v: (seqLen, numKvHeads·headDim).
-   * softmax(q·kᵀ·scale + causal mask)·v per head; returns (seqLen, numHeads·headDim).
+   * softmax(q·kᵀ·scale + causal mask)·v per head; returns (seqLen, numHeads·headDim). Queries go in blocks of
+   * {@link #ATTENTION_ROW_BLOCK} rows, each against the keys it can see (the first i1 of them), so the products above
+   * the diagonal's blocks are never computed (5/8 of the full products at 512 tokens).
    */
   public static float[] causalAttention(float[] q, float[] k, float[] v, int seqLen, int numHeads, int numKvHeads, int headDim, float scale) {
     int qWidth = numHeads * headDim;
@@ -210,14 +216,19 @@ public final class Ops {
     }
     for (int h = 0; h < numHeads; h++) {
       int g = h / group;
-      float[] qh = slice(q, seqLen, qWidth, h * headDim, headDim);
-      float[] s = Blas.matmulTransposed(qh, seqLen, headDim, ks[g], seqLen); // (seqLen, seqLen)
-      for (int i = 0; i < seqLen; i++) {
-        softmaxRow(s, i * seqLen, i + 1, seqLen, scale);
-      }
-      float[] o = Blas.matmul(s, seqLen, seqLen, vs[g], headDim); // (seqLen, headDim)
-      for (int p = 0; p < seqLen; p++) {
-        System.arraycopy(o, p * headDim, out, p * qWidth + h * headDim, headDim);
+      float[] qh = slice(q, seqLen, qWidth, h * headDim, headDim); // (seqLen, headDim)
+      for (int i0 = 0; i0 < seqLen; i0 += ATTENTION_ROW_BLOCK) {
+        int i1 = Math.min(seqLen, i0 + ATTENTION_ROW_BLOCK);
+        int rows = i1 - i0;
+        float[] qb = i0 == 0 && i1 == seqLen ? qh : Arrays.copyOfRange(qh, i0 * headDim, i1 * headDim); // (rows, headDim)
+        float[] s = Blas.matmulTransposed(qb, rows, headDim, ks[g], i1); // (rows, i1): keys 0 … i1 − 1
+        for (int i = 0; i < rows; i++) {
+          softmaxRow(s, i * i1, i0 + i + 1, i1, scale);
+        }
+        float[] o = Blas.matmul(s, rows, i1, vs[g], headDim); // (rows, headDim): values 0 … i1 − 1
+        for (int p = 0; p < rows; p++) {
+          System.arraycopy(o, p * headDim, out, (i0 + p) * qWidth + h * headDim, headDim);
+        }
       }
     }
     return out;
@@ -263,7 +274,7 @@ public final class Ops {
     for (; j < len; j++) {
       s[base + j] *= inv;
     }
-    java.util.Arrays.fill(s, base + len, base + width, 0f);
+    Arrays.fill(s, base + len, base + width, 0f);
   }
 
   private static float[] slice(float[] x, int rows, int width, int offset, int len) {
@@ -274,8 +285,13 @@ public final class Ops {
     return out;
   }
 
-  /** FLOPs of {@link #causalAttention}'s two matrix products (full, unmasked, as computed). */
+  /** FLOPs of {@link #causalAttention}'s matrix products as computed (the causal row blocks, masked entries included). */
   public static long attentionFlops(int seqLen, int numHeads, int headDim) {
-    return 2L * 2L * numHeads * (long) seqLen * seqLen * headDim;
+    long keyRows = 0; // Σ over row blocks of rows · keys seen
+    for (int i0 = 0; i0 < seqLen; i0 += ATTENTION_ROW_BLOCK) {
+      int i1 = Math.min(seqLen, i0 + ATTENTION_ROW_BLOCK);
+      keyRows += (long) (i1 - i0) * i1;
+    }
+    return 2L * 2L * numHeads * keyRows * headDim;
   }
 }

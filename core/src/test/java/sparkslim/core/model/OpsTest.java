@@ -143,4 +143,52 @@ class OpsTest {
       }
     }
   }
+
+  @Test
+  void blockedCausalAttentionMatchesTheDefinition() {
+    Random rnd = new Random(5);
+    int heads = 4;
+    int kvHeads = 2;
+    int headDim = 16;
+    for (int seqLen : new int[] {1, 127, 128, 300}) {
+      float[] q = new float[seqLen * heads * headDim];
+      float[] k = new float[seqLen * kvHeads * headDim];
+      float[] v = new float[seqLen * kvHeads * headDim];
+      for (float[] a : new float[][] {q, k, v}) {
+        for (int i = 0; i < a.length; i++) {
+          a[i] = (float) rnd.nextGaussian();
+        }
+      }
+      float scale = 0.25f;
+      float[] out = Ops.causalAttention(q, k, v, seqLen, heads, kvHeads, headDim, scale);
+      for (int h = 0; h < heads; h++) {
+        int g = h / (heads / kvHeads);
+        for (int i = 0; i < seqLen; i++) {
+          double[] w = new double[i + 1];
+          double max = Double.NEGATIVE_INFINITY;
+          for (int j = 0; j <= i; j++) {
+            double dot = 0;
+            for (int c = 0; c < headDim; c++) {
+              dot += q[i * heads * headDim + h * headDim + c] * k[j * kvHeads * headDim + g * headDim + c];
+            }
+            w[j] = dot * scale;
+            max = Math.max(max, w[j]);
+          }
+          double sum = 0;
+          for (int j = 0; j <= i; j++) {
+            w[j] = Math.exp(w[j] - max);
+            sum += w[j];
+          }
+          for (int c = 0; c < headDim; c++) {
+            double expected = 0;
+            for (int j = 0; j <= i; j++) {
+              expected += w[j] / sum * v[j * kvHeads * headDim + g * headDim + c];
+            }
+            assertEquals(expected, out[i * heads * headDim + h * headDim + c], 1e-5, "seqLen " + seqLen + " head " + h + " row " + i);
+          }
+        }
+      }
+    }
+    assertEquals(2L * 2 * 4 * (128L * 128 + 128 * 256 + 44 * 300) * 16, Ops.attentionFlops(300, 4, 16));
+  }
 }
