@@ -47,12 +47,12 @@ public record CalibrationSettings(String text, String windows, int numSamples, i
     return new CalibrationSettings(text, windows, numSamples, seqlen, seed, partitions);
   }
 
-  /** True when the windows come from {@code calibration.windows}. */
   /** The Spark partitions of the samples: {@code calibration.partitions}, or 2 × {@code defaultParallelism} when it is 0. */
   public int partitions(int defaultParallelism) {
     return partitions > 0 ? partitions : 2 * defaultParallelism;
   }
 
+  /** True when the windows come from {@code calibration.windows}. */
   public boolean fromWindowsFile() {
     return !windows.isEmpty();
   }
