@@ -73,44 +73,30 @@ def eval_task(task_id, model_path, output_path):
     return sparkslim_task(task_id, ["eval", f"--model.path={model_path}", f"--eval.texts={EVAL_TEXTS}", f"--output.path={output_path}"])
 
 
-def prune_task(task_id, method, sparsity, output_path):
-    # A rerun of a failed task resumes after the last block written under output_path.
+def calibrated_task(task_id, job, job_keys, output_path):
+    # A job that reads the calibration text and evaluates its output; a rerun of a failed task resumes from what was
+    # written under output_path (the last block, or for depth-prune the last scoring round).
     return sparkslim_task(task_id, [
-        "prune",
+        job,
         f"--model.path={PRUNE_MODEL}",
-        f"--pruning.method={method}",
-        f"--pruning.sparsity={sparsity}",
+        *job_keys,
         f"--calibration.text={CALIBRATION_TEXT}",
         f"--eval.texts={EVAL_TEXTS}",
         f"--output.path={output_path}",
     ])
+
+
+def prune_task(task_id, method, sparsity, output_path):
+    return calibrated_task(task_id, "prune", [f"--pruning.method={method}", f"--pruning.sparsity={sparsity}"], output_path)
 
 
 def quantize_task(task_id, method, scheme_keys, output_path):
-    # A rerun of a failed task resumes after the last block written under output_path.
-    return sparkslim_task(task_id, [
-        "quantize",
-        f"--model.path={PRUNE_MODEL}",
-        f"--quantization.method={method}",
-        *scheme_keys,
-        f"--calibration.text={CALIBRATION_TEXT}",
-        f"--eval.texts={EVAL_TEXTS}",
-        f"--output.path={output_path}",
-    ])
+    return calibrated_task(task_id, "quantize", [f"--quantization.method={method}", *scheme_keys], output_path)
 
 
 def depth_prune_task(task_id, criterion, num_blocks, output_path):
-    # A rerun of a failed task resumes after the last scoring round written under output_path.
-    return sparkslim_task(task_id, [
-        "depth-prune",
-        f"--model.path={PRUNE_MODEL}",
-        f"--depth.criterion={criterion}",
-        f"--depth.num-blocks={num_blocks}",
-        "--depth.protect=none",
-        f"--calibration.text={CALIBRATION_TEXT}",
-        f"--eval.texts={EVAL_TEXTS}",
-        f"--output.path={output_path}",
-    ])
+    return calibrated_task(task_id, "depth-prune",
+                           [f"--depth.criterion={criterion}", f"--depth.num-blocks={num_blocks}", "--depth.protect=none"], output_path)
 
 
 with DAG(

@@ -17,7 +17,7 @@ import java.io.Serializable;
  * fraction (into {@code mid} and {@code lo}), so an addition is three independent integer additions with no carry and no
  * branch (about 3 ns, against 14 ns for a 128-bit add with carries, measured on a packed 768-wide triangle). A digit
  * is below 2^32 in magnitude, so 2^31 additions per entry cannot overflow {@code mid} or {@code lo}; carries are
- * propagated ({@link #normalize}) when a value is read or serialized.
+ * propagated when a value is read or serialized (24 bytes an entry in memory, 16 on the wire).
  */
 public final class ExactSums implements Serializable {
   private static final long serialVersionUID = 2L;
@@ -71,21 +71,22 @@ public final class ExactSums implements Serializable {
     return mergeAt(0, other);
   }
 
-  /** Propagates the carries of entry i: afterwards 0 ≤ lo[i], mid[i] < 2^32. The value is unchanged. */
-  private void normalize(int i) {
-    long l = lo[i];
-    long m = mid[i] + (l >> 32); // floor division by 2^32; the remainder l & DIGIT_MASK is non-negative
-    lo[i] = l & DIGIT_MASK;
-    hi[i] += m >> 32;
-    mid[i] = m & DIGIT_MASK;
+  /** The integer part of entry i, the carries of {@code lo} and {@code mid} propagated into it. */
+  private long integerPart(int i) {
+    long m = mid[i] + (lo[i] >> 32); // floor division by 2^32; the remainder lo & DIGIT_MASK is non-negative
+    return hi[i] + (m >> 32);
+  }
+
+  /** The 64 fraction bits of entry i (unsigned), after the carries: what {@link #integerPart} leaves. */
+  private long fractionBits(int i) {
+    long m = mid[i] + (lo[i] >> 32);
+    return (m << 32) | (lo[i] & DIGIT_MASK);
   }
 
   public double toDouble(int index) {
-    normalize(index);
-    long fraction64 = (mid[index] << 32) | lo[index]; // unsigned 64-bit fraction
-    // value = hi + fraction64·2^-64; both terms are exact until this final rounding pair
-    double fraction = (fraction64 >>> 11) * 0x1p-53;
-    return hi[index] + fraction;
+    // value = integer + fraction·2^-64; both terms are exact until this final rounding pair
+    double fraction = (fractionBits(index) >>> 11) * 0x1p-53;
+    return integerPart(index) + fraction;
   }
 
   public double[] toDoubles() {
@@ -127,14 +128,15 @@ public final class ExactSums implements Serializable {
     }
   }
 
-  /** Serialized normalized, as two longs per entry: the integer part and the 64 fraction bits. */
+  /** Serialized with the carries propagated, as two longs per entry: the integer part and the 64 fraction bits. */
   private void writeObject(ObjectOutputStream out) throws IOException {
+    long[] integer = new long[hi.length];
     long[] fraction = new long[hi.length];
     for (int i = 0; i < hi.length; i++) {
-      normalize(i);
-      fraction[i] = (mid[i] << 32) | lo[i];
+      integer[i] = integerPart(i);
+      fraction[i] = fractionBits(i);
     }
-    out.writeObject(hi);
+    out.writeObject(integer);
     out.writeObject(fraction);
   }
 

@@ -13,11 +13,12 @@ import org.bytedeco.openblas.global.openblas;
  * Σ XᵀX over several inputs X (tokens, n), one block of {@link #ROW_BLOCK} rows of its packed upper triangle at a time:
  * the one routine behind every Gram statistic (the SparseGPT/Wanda Hessians of {@code prune}, SparseLLM's least-squares
  * sums). A block is complete over all the inputs when it is returned, so whoever consumes it (a Spark shuffle writer, an
- * accumulator) holds one block of sums at a time: at n = 11008 about 90 MB of sums and 0.1 GB of fp64 scratch, instead of
- * the 1.9 GB of a whole n×n accumulator.
+ * accumulator) holds one block of sums at a time: at n = 11008 about 135 MB of sums (24 bytes an entry in
+ * {@link ExactSums}) and 0.1 GB of fp64 scratch, instead of the 2.9 GB of a whole n×n accumulator.
  *
- * <p>Exactness: each input's block product is computed in fp64 by {@code dgemm} (products of fp32 values are exact in fp64)
- * and added to {@link ExactSums}, so a block does not depend on how the inputs are grouped into tasks. With one BLAS thread
+ * <p>Exactness: each input's block product is computed in fp64 by {@code dsyrk} and {@code dgemm} (products of fp32
+ * values are exact in fp64) and added to {@link ExactSums}, so a block does not depend on how the inputs are grouped into
+ * tasks. With one BLAS thread
  * the per-input values equal those of a whole-matrix {@code dsyrk} bit for bit (checked by {@code GramSlicesTest}), which
  * is what the pruned models of earlier versions were built from.
  *
