@@ -119,6 +119,7 @@ public final class Main {
         "         --model.path=DIR --output.path=OUT --quantization.method=rtn|gptq --quantization.bits=2|3|4|8",
         "         [--quantization.group-size=128|channel|tensor] [--quantization.symmetric=true] [--quantization.act-order=static|off|dynamic]",
         "         [--quantization.format=compressed-tensors|gptq] [--quantization.dampening-fraction=0.01 --quantization.block-size=128]",
+        "         [--quantization.keep-zeros=false] (gptq: true keeps the zeros of an already pruned model)",
         "         gptq: (--calibration.windows=FILE | --calibration.text=FILE [--calibration.num-samples=64 --calibration.seqlen=512])",
         "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
         "  depth-prune  depth pruning (Shortened LLaMA): score blocks, remove the least important, write a smaller dense model",

@@ -74,6 +74,7 @@ class SettingsTableTest {
         row(prune, "pruning.mask-structure", "--pruning.mask-structure=a:b"),
         row(prune, "pruning.mask-structure", "--pruning.mask-structure=4:2"),
         // prune: SparseGPT numbers
+        row(prune, "quantization.keep-zeros", "--quantization.method=gptq", "--quantization.act-order=off", "--quantization.keep-zeros=true"),
         row(prune, "pruning.dampening-fraction", "--pruning.dampening-fraction=Infinity"),
         row(prune, "pruning.dampening-fraction", "--pruning.dampening-fraction=NaN"),
         row(prune, "pruning.dampening-fraction", "--pruning.dampening-fraction=-0.1"),

@@ -37,6 +37,15 @@ public final class ObsSweep {
   public interface MaskingRule extends ColumnRule {
     /** True if W1[r, i] of the current block is pruned (valid once {@link #beginColumn} ran for column i). */
     boolean pruned(int r, int i);
+
+    /**
+     * Prunes the kept W1[r, i], whose value became 0 anyway (a quantized weight on its zero point), in place of a
+     * pruned weight of a later column of the block, which is kept instead; so the number of zeros stays the mask's.
+     * False, and nothing changes, if the rule has no such weight to give back.
+     */
+    default boolean swapForLater(int r, int i) {
+      return false;
+    }
   }
 
   /**

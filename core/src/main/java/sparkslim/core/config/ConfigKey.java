@@ -43,6 +43,7 @@ public enum ConfigKey {
   QUANTIZATION_FORMAT("quantization.format", Type.STRING, "Exported checkpoint: compressed-tensors (pack-quantized) | gptq (v1; symmetric 4 or 8 bits)"),
   QUANTIZATION_DAMPENING_FRACTION("quantization.dampening-fraction", Type.DOUBLE, "GPTQ: H += fraction * mean(diag H) * I"),
   QUANTIZATION_BLOCK_SIZE("quantization.block-size", Type.INT, "GPTQ: columns per lazy-update block"),
+  QUANTIZATION_KEEP_ZEROS("quantization.keep-zeros", Type.BOOLEAN, "GPTQ: weights that are exactly 0 in the input stay 0 (a pruned model keeps its mask)"),
   DEPTH_CRITERION("depth.criterion", Type.STRING, "depth-prune: block importance, ppl | taylor | magnitude"),
   DEPTH_NUM_BLOCKS("depth.num-blocks", Type.INT, "depth-prune: number of blocks to remove"),
   DEPTH_PROTECT("depth.protect", Type.LIST, "depth-prune: blocks never removed, indices or L-k (L = num_hidden_layers), or none"),

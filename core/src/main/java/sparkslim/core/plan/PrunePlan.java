@@ -47,6 +47,10 @@ public record PrunePlan(ModelSettings model, OutputSettings output, PruningSetti
       throw new SparkslimException("'" + ConfigKey.QUANTIZATION_ACT_ORDER.key() + "' is " + quantization.actOrder().configName()
           + " but the joint SparseGPT + GPTQ sweep chooses its mask in column order: set --" + ConfigKey.QUANTIZATION_ACT_ORDER.key() + "=off");
     }
+    if (quantization.keepZeros()) {
+      throw new SparkslimException("'" + ConfigKey.QUANTIZATION_KEEP_ZEROS.key() + "' is true with '" + method
+          + "' gptq: the joint sweep chooses its own mask from dense weights; keep-zeros is for quantizing an already pruned model");
+    }
     if (pruning.layers() != PruningSettings.Layers.ALL) {
       throw new SparkslimException("'" + ConfigKey.PRUNING_LAYERS.key() + "' is " + pruning.layers().configName() + " with '" + method
           + "' gptq: a quantized checkpoint quantizes every linear, so every block goes through the joint sweep (use all)");

@@ -29,9 +29,10 @@ import sparkslim.core.prune.SparseGptSolver;
  * @param format the exported layout
  * @param dampeningFraction GPTQ's H += fraction · mean(diag H) · I, finite, ≥ 0
  * @param blockSize GPTQ's columns per lazy-update block, > 0
+ * @param keepZeros GPTQ: the input's exact zeros stay 0 (a pruned model keeps its mask)
  */
 public record QuantizationSettings(Method method, int bits, QuantStrategy strategy, int groupSize, boolean symmetric, ActOrder actOrder,
-                                   Format format, double dampeningFraction, int blockSize) {
+                                   Format format, double dampeningFraction, int blockSize, boolean keepZeros) {
 
   /** The value of {@code quantization.method}. */
   public enum Method {
@@ -87,6 +88,7 @@ public record QuantizationSettings(Method method, int bits, QuantStrategy strate
           + Values.text(c, ConfigKey.QUANTIZATION_DAMPENING_FRACTION) + " but must be >= 0");
     }
     int blockSize = Values.positive(c, ConfigKey.QUANTIZATION_BLOCK_SIZE);
+    boolean keepZeros = Values.bool(c, ConfigKey.QUANTIZATION_KEEP_ZEROS);
     if (format == Format.GPTQ) {
       if (!symmetric) {
         throw new SparkslimException("'" + ConfigKey.QUANTIZATION_FORMAT.key() + "' is gptq but '" + ConfigKey.QUANTIZATION_SYMMETRIC.key()
@@ -106,7 +108,7 @@ public record QuantizationSettings(Method method, int bits, QuantStrategy strate
       throw new SparkslimException("'" + ConfigKey.QUANTIZATION_GROUP_SIZE.key() + "' is tensor with '"
           + ConfigKey.QUANTIZATION_SYMMETRIC.key() + "' false: an asymmetric per-tensor scheme has no pack-quantized zero-point layout");
     }
-    return new QuantizationSettings(method, bits, strategy, groupSize, symmetric, actOrder, format, damp, blockSize);
+    return new QuantizationSettings(method, bits, strategy, groupSize, symmetric, actOrder, format, damp, blockSize, keepZeros);
   }
 
   private static <E> E parse(E[] values, java.util.function.Function<E, String> name, String text, ConfigKey key) {
@@ -159,7 +161,7 @@ public record QuantizationSettings(Method method, int bits, QuantStrategy strate
       return new RtnSolver(scheme, weightDtype);
     }
     if (method == Method.GPTQ) {
-      return pruner == null ? new GptqSolver(scheme, blockSize, dampeningFraction, actOrder)
+      return pruner == null ? new GptqSolver(scheme, blockSize, dampeningFraction, actOrder, keepZeros)
           : new GptqSolver(scheme, blockSize, dampeningFraction, actOrder, pruner);
     }
     throw new IllegalStateException("no solver for quantization.method=none");
@@ -199,6 +201,7 @@ public record QuantizationSettings(Method method, int bits, QuantStrategy strate
         ConfigKey.QUANTIZATION_ACT_ORDER.key() + "=" + actOrder.configName(),
         ConfigKey.QUANTIZATION_FORMAT.key() + "=" + format.configName(),
         ConfigKey.QUANTIZATION_DAMPENING_FRACTION.key() + "=" + Values.canonical(dampeningFraction),
-        ConfigKey.QUANTIZATION_BLOCK_SIZE.key() + "=" + blockSize);
+        ConfigKey.QUANTIZATION_BLOCK_SIZE.key() + "=" + blockSize
+        + (keepZeros ? "\n" + ConfigKey.QUANTIZATION_KEEP_ZEROS.key() + "=true" : "")); // absent when false: fingerprints of earlier runs hold
   }
 }

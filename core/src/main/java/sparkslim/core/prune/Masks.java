@@ -110,6 +110,31 @@ final class Masks {
     return a[k];
   }
 
+  /**
+   * Marks exactly {@code k} entries of {@code values}: those smaller than the k-th smallest value, then entries equal
+   * to it from the lowest index until k are marked. {@code marked} is overwritten.
+   */
+  static void markSmallestCount(float[] values, int k, boolean[] marked) {
+    java.util.Arrays.fill(marked, false);
+    if (k <= 0) {
+      return;
+    }
+    float thr = kthSmallest(values, k - 1); // the largest marked value
+    int below = 0;
+    for (int e = 0; e < values.length; e++) {
+      if (values[e] < thr) {
+        marked[e] = true;
+        below++;
+      }
+    }
+    for (int e = 0; e < values.length && below < k; e++) {
+      if (values[e] == thr) {
+        marked[e] = true;
+        below++;
+      }
+    }
+  }
+
   private static float median(float x, float y, float z) {
     return Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
   }

@@ -126,21 +126,31 @@ public final class SparseGptSolver implements LinearSolver {
     float[] u = ObsSweep.factor(a, cols, dampeningFraction, DAMPENING_FRACTION_KEY, NUM_SAMPLES_KEY); // (cols, cols), hInv = Uᵀ·U
     a = null; // now U (reversed in place)
     BitSet mask = new BitSet(w.length);
-    double loss = ObsSweep.sweep(w, u, rows, cols, blockSize, maskRule(cols, mask));
+    double loss = ObsSweep.sweep(w, u, rows, cols, blockSize, new MaskRule(cols, mask, false));
     return CompressedLinear.Masked.of(w, mask, loss);
   }
 
   /**
    * SparseGPT's mask as a rule of the column sweep, setting the bits of {@code mask} (bit r·cols + c = pruned): for a
-   * method that also quantizes the kept weights in the same sweep (SparseGPT with GPTQ, the paper's "--wbits").
+   * method that also quantizes the kept weights in the same sweep (SparseGPT with GPTQ, the paper's "--wbits"). It
+   * prunes exactly ⌊numel·s⌋ weights of each unstructured block (ties by lowest index), so that a 50% joint
+   * checkpoint holds exactly 50% zeros, where the pruning-only rule keeps the reference's score ≤ thr.
    */
   public ObsSweep.MaskingRule maskRule(int cols, BitSet mask) {
-    return new MaskRule(cols, mask);
+    return new MaskRule(cols, mask, true);
+  }
+
+  /** True if the weights of inputs never active in calibration are zeroed (the reference code's rule). */
+  public boolean zeroDeadColumns() {
+    return zeroDeadColumns;
   }
 
   /**
    * SparseGPT's mask, chosen on the error-compensated block: unstructured once per block, N:M at every M-th column; a
-   * pruned weight's target is 0.
+   * pruned weight's target is 0. With {@code exactCount} an unstructured block prunes exactly ⌊numel·s⌋ weights, ties
+   * of the threshold broken by the lowest index (row-major in the block), instead of the reference's score ≤ thr, and
+   * {@link #swapForLater} gives back the pruned weight of a later column with the highest score (N:M: of the same row
+   * and group of M).
    */
   private final class MaskRule implements ObsSweep.MaskingRule {
     private final int cols;
@@ -149,10 +159,15 @@ public final class SparseGptSolver implements LinearSolver {
     private final boolean[] selected; // (m)
     private boolean[] mask1; // (rows, count), true = pruned
     private int count; // the block's width
+    private final boolean exactCount;
+    private float[] score1; // (rows, count), W1²/diag(U1)² when the mask was chosen
+    private int[] pending; // exact count, unstructured: the block's pruned entries by decreasing score
+    private int nextPending;
 
-    MaskRule(int cols, BitSet mask) {
+    MaskRule(int cols, BitSet mask, boolean exactCount) {
       this.cols = cols;
       this.mask = mask;
+      this.exactCount = exactCount;
       this.groupScore = new float[Math.max(maskStructure.m(), 1)];
       this.selected = new boolean[Math.max(maskStructure.m(), 1)];
     }
@@ -161,17 +176,28 @@ public final class SparseGptSolver implements LinearSolver {
     public void beginBlock(float[] w1, float[] d1, int rows, int count, int i1, FloatPointer w, int cols) {
       this.count = count;
       mask1 = new boolean[rows * count];
+      score1 = new float[rows * count];
+      pending = new int[0];
+      nextPending = 0;
       if (maskStructure.isUnstructured() && sparsity > 0) {
-        float[] score = new float[rows * count]; // (rows, count), W1²/diag(U1)²
+        float[] score = score1; // (rows, count), W1²/diag(U1)²
         for (int r = 0; r < rows; r++) {
           for (int i = 0; i < count; i++) {
             float x = w1[r * count + i];
             score[r * count + i] = x * x / (d1[i] * d1[i]);
           }
         }
-        float thr = Masks.kthSmallest(score, (int) ((double) score.length * sparsity)); // = sort(score)[⌊numel·s⌋]
-        for (int k = 0; k < score.length; k++) {
-          mask1[k] = score[k] <= thr;
+        int k = (int) ((double) score.length * sparsity); // ⌊numel·s⌋
+        if (exactCount) {
+          Masks.markSmallestCount(score, k, mask1);
+          pending = java.util.stream.IntStream.range(0, score.length).filter(e -> mask1[e]).boxed()
+              .sorted((a, b) -> a.equals(b) ? 0 : score[a] != score[b] ? Float.compare(score[b], score[a]) : Integer.compare(a, b))
+              .mapToInt(Integer::intValue).toArray();
+        } else {
+          float thr = Masks.kthSmallest(score, k); // = sort(score)[⌊numel·s⌋]
+          for (int e = 0; e < score.length; e++) {
+            mask1[e] = score[e] <= thr;
+          }
         }
       }
     }
@@ -186,6 +212,7 @@ public final class SparseGptSolver implements LinearSolver {
         for (int j = 0; j < m; j++) {
           float x = w1[r * count + i + j];
           groupScore[j] = x * x / (d1[i + j] * d1[i + j]);
+          score1[r * count + i + j] = groupScore[j];
         }
         Masks.markSmallest(groupScore, 0, m, maskStructure.n(), selected);
         for (int j = 0; j < m; j++) {
@@ -197,6 +224,37 @@ public final class SparseGptSolver implements LinearSolver {
     @Override
     public boolean pruned(int r, int i) {
       return mask1[r * count + i];
+    }
+
+    @Override
+    public boolean swapForLater(int r, int i) {
+      if (!exactCount) {
+        return false;
+      }
+      int giveBack = -1;
+      if (maskStructure.isUnstructured()) {
+        // columns ≤ i are swept or being swept: those entries are never given back, so the cursor only moves forward
+        while (nextPending < pending.length && giveBack < 0) {
+          int e = pending[nextPending++];
+          if (e % count > i && mask1[e]) {
+            giveBack = e;
+          }
+        }
+      } else {
+        int end = i - i % maskStructure.m() + maskStructure.m();
+        for (int j = i + 1; j < end; j++) {
+          int e = r * count + j;
+          if (mask1[e] && (giveBack < 0 || score1[e] > score1[giveBack])) {
+            giveBack = e;
+          }
+        }
+      }
+      if (giveBack < 0) {
+        return false;
+      }
+      mask1[giveBack] = false;
+      mask1[r * count + i] = true;
+      return true;
     }
 
     @Override

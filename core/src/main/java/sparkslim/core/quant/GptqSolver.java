@@ -41,23 +41,38 @@ public final class GptqSolver implements LinearSolver {
   private final double dampeningFraction;
   private final ActOrder actOrder;
   private final SparseGptSolver pruner; // prunes in the same sweep, or null
+  private final boolean keepZeros;
 
   /**
    * @param blockSize columns per block of the lazy batch update, > 0 (the references: 128)
    * @param dampeningFraction finite, ≥ 0 (the references: 0.01)
    */
   public GptqSolver(QuantScheme scheme, int blockSize, double dampeningFraction, ActOrder actOrder) {
-    this(scheme, blockSize, dampeningFraction, actOrder, null);
+    this(scheme, blockSize, dampeningFraction, actOrder, false);
+  }
+
+  /**
+   * @param keepZeros the weights that are exactly 0 in the input stay 0, as pruned weights of the joint sweep do (their
+   *     errors fed forward), so a pruned model keeps its mask; the other weights are quantized as usual
+   */
+  public GptqSolver(QuantScheme scheme, int blockSize, double dampeningFraction, ActOrder actOrder, boolean keepZeros) {
+    this(scheme, blockSize, dampeningFraction, actOrder, null, keepZeros);
   }
 
   /**
    * Joint pruning and quantization in one column sweep (SparseGPT §4, "joint sparsification and quantization"; the
    * reference's {@code --wbits}): {@code pruner} chooses the mask on the error-compensated weights as SparseGPT does,
-   * a pruned weight becomes its zero point's code (exactly 0), and every kept weight its dequantized code; the errors
-   * of both are fed forward. Act-order must be off (the mask is chosen in column order), and the pruner's block size
-   * and dampening are this solver's.
+   * with exactly ⌊numel·s⌋ pruned weights per block ({@link SparseGptSolver#maskRule}); a pruned weight becomes its
+   * zero point's code (exactly 0) and every kept weight a non-zero code ({@link PruneThenQuantize}), so the zeros of
+   * the exported tensor are exactly the mask; the errors of both are fed forward. Dead inputs keep their weights unless
+   * the pruner zeroes dead columns (SparseGPT's default, measured on OPT's dead {@code fc2} inputs). Act-order must be
+   * off (the mask is chosen in column order), and the pruner's block size and dampening are this solver's.
    */
   public GptqSolver(QuantScheme scheme, int blockSize, double dampeningFraction, ActOrder actOrder, SparseGptSolver pruner) {
+    this(scheme, blockSize, dampeningFraction, actOrder, pruner, false);
+  }
+
+  private GptqSolver(QuantScheme scheme, int blockSize, double dampeningFraction, ActOrder actOrder, SparseGptSolver pruner, boolean keepZeros) {
     if (pruner != null && actOrder != ActOrder.OFF) {
       throw new IllegalArgumentException("GPTQ with pruning in the same sweep needs act-order off, found " + actOrder.configName());
     }
@@ -72,6 +87,7 @@ public final class GptqSolver implements LinearSolver {
     this.dampeningFraction = dampeningFraction;
     this.actOrder = actOrder;
     this.pruner = pruner;
+    this.keepZeros = keepZeros;
   }
 
   /** {@link #solveConsumingHessian} with H = (2 / numSamples)·Σ XᵀX, built in {@code scratch} when given. */
@@ -95,7 +111,9 @@ public final class GptqSolver implements LinearSolver {
     if (scheme.strategy() != QuantStrategy.GROUP) {
       fixedGrids(w, rows, cols, width, grids);
     }
-    for (int d = 0; d < cols; d++) {
+    BitSet inputZeros = keepZeros ? zeros(weights) : null; // (rows, cols) in the weight's own column order
+    boolean zeroDead = pruner == null || pruner.zeroDeadColumns();
+    for (int d = 0; zeroDead && d < cols; d++) {
       if (hessian[d * cols + d] == 0) {
         for (int r = 0; r < rows; r++) {
           w[r * cols + d] = 0f;
@@ -115,7 +133,13 @@ public final class GptqSolver implements LinearSolver {
     a = null;
     QuantRule rule = new QuantRule(rows, cols, width, perm, staticGroups || scheme.strategy() != QuantStrategy.GROUP, grids);
     BitSet mask = pruner == null ? null : new BitSet(rows * cols);
-    double loss = ObsSweep.sweep(wp, u, rows, cols, blockSize, mask == null ? rule : new PruneThenQuantize(pruner.maskRule(cols, mask), rule));
+    ObsSweep.ColumnRule sweepRule = rule;
+    if (mask != null) {
+      sweepRule = new PruneThenQuantize(pruner.maskRule(cols, mask), rule, pruner.maskStructure().isUnstructured(), true);
+    } else if (inputZeros != null) {
+      sweepRule = new PruneThenQuantize(new KeptZeros(inputZeros, cols, perm), rule, true, false);
+    }
+    double loss = ObsSweep.sweep(wp, u, rows, cols, blockSize, sweepRule);
 
     byte[] codes = new byte[rows * cols]; // (rows, cols) in the weight's own column order
     for (int r = 0; r < rows; r++) {
@@ -141,14 +165,29 @@ public final class GptqSolver implements LinearSolver {
     return new CompressedLinear.Quantized(rows, cols, scheme.bits(), width, scheme.scaleDtype(), codes, scales, zeros, gIdx, mask, loss, null);
   }
 
-  /** SparseGPT's mask first: a pruned weight becomes the code of 0 (its zero point), a kept one its quantized value. */
+  /**
+   * SparseGPT's mask first: a pruned weight becomes the code of 0 (its zero point), a kept one its quantized value. A
+   * kept weight whose code is the zero point takes the place of a pruned weight of a later column, which is kept
+   * instead ({@link ObsSweep.MaskingRule#swapForLater}); where there is none (the last columns of a block) it takes the
+   * nearest non-zero code. So the zeros of the result are exactly the mask, and the mask holds exactly ⌊numel·s⌋ per
+   * block.
+   */
   private static final class PruneThenQuantize implements ObsSweep.ColumnRule {
     private final ObsSweep.MaskingRule mask;
     private final QuantRule quant;
+    private final boolean exactZeros;
 
-    PruneThenQuantize(ObsSweep.MaskingRule mask, QuantRule quant) {
+    /**
+     * @param maskKnownPerBlock the mask of a whole block is known when it begins: a group's range is then its kept weights'
+     * @param exactZeros the zeros of the result are exactly the mask (kept weights never take the zero point's code)
+     */
+    PruneThenQuantize(ObsSweep.MaskingRule mask, QuantRule quant, boolean maskKnownPerBlock, boolean exactZeros) {
       this.mask = mask;
       this.quant = quant;
+      this.exactZeros = exactZeros;
+      if (maskKnownPerBlock) {
+        quant.rangeOfKept = mask;
+      }
     }
 
     @Override
@@ -169,7 +208,54 @@ public final class GptqSolver implements LinearSolver {
         mask.target(r, i1, i, x); // records the mask bit
         return quant.target(r, i1, i, 0f); // the zero point's code: dequantizes to exactly 0
       }
-      return quant.target(r, i1, i, x);
+      if (!exactZeros) {
+        return quant.target(r, i1, i, x);
+      }
+      if (quant.isZero(r, x) && mask.swapForLater(r, i)) { // its value is 0 anyway: prune it, keep a later one instead
+        mask.target(r, i1, i, x);
+        return quant.target(r, i1, i, x);
+      }
+      return quant.keptTarget(r, i1, i, x);
+    }
+  }
+
+  private static BitSet zeros(float[] w) {
+    BitSet z = new BitSet(w.length);
+    for (int k = 0; k < w.length; k++) {
+      if (w[k] == 0f) {
+        z.set(k);
+      }
+    }
+    return z;
+  }
+
+  /** The input's zeros as a fixed mask ({@code quantization.keep-zeros}); it never gives a weight back. */
+  private static final class KeptZeros implements ObsSweep.MaskingRule {
+    private final BitSet zeros; // (rows, cols) in the weight's own column order
+    private final int cols;
+    private final int[] perm; // sweep position → column, or null
+    private int rowBase;
+
+    KeptZeros(BitSet zeros, int cols, int[] perm) {
+      this.zeros = zeros;
+      this.cols = cols;
+      this.perm = perm;
+    }
+
+    @Override
+    public void beginBlock(float[] w1, float[] d1, int rows, int count, int i1, FloatPointer w, int cols) {
+      rowBase = i1;
+    }
+
+    @Override
+    public boolean pruned(int r, int i) {
+      int j = rowBase + i;
+      return zeros.get(r * cols + (perm == null ? j : perm[j]));
+    }
+
+    @Override
+    public float target(int r, int i1, int i, float x) {
+      return 0f;
     }
   }
 
@@ -242,6 +328,8 @@ public final class GptqSolver implements LinearSolver {
     }
 
     private FloatPointer whole;
+    /** With joint pruning and a mask chosen per block: a group's range is that of the weights the mask keeps. */
+    ObsSweep.MaskingRule rangeOfKept;
 
     @Override
     public void beginBlock(float[] w1, float[] d1, int rows, int count, int i1, FloatPointer w, int cols) {
@@ -260,6 +348,11 @@ public final class GptqSolver implements LinearSolver {
         int g = j / width;
         for (int r = 0; r < rows; r++) {
           whole.position((long) r * cols + j).get(range, 0, width);
+          for (int k = 0; rangeOfKept != null && k < width && i + k < count; k++) {
+            if (rangeOfKept.pruned(r, i + k)) {
+              range[k] = 0f; // a pruned weight needs no range: 0 is on every grid
+            }
+          }
           current[r] = grid(range, 0, width);
           grids[r * groups + g] = current[r];
         }
@@ -269,8 +362,22 @@ public final class GptqSolver implements LinearSolver {
     @Override
     public float target(int r, int i1, int i, float x) {
       QuantGrid.Params p = current[r];
-      int code = QuantGrid.code(x, p, scheme, DType.F32);
-      codes[r * cols + i1 + i] = (byte) code;
+      return set(r, i1 + i, p, QuantGrid.code(x, p, scheme, DType.F32));
+    }
+
+    /** True if {@code x} in row r of the current column quantizes to the zero point (value 0). */
+    boolean isZero(int r, float x) {
+      return QuantGrid.code(x, current[r], scheme, DType.F32) == current[r].zeroPoint();
+    }
+
+    /** A weight that must stay non-zero: its nearest code other than the zero point ({@link QuantGrid#nonZeroCode}). */
+    float keptTarget(int r, int i1, int i, float x) {
+      QuantGrid.Params p = current[r];
+      return set(r, i1 + i, p, QuantGrid.nonZeroCode(x, p, scheme, DType.F32));
+    }
+
+    private float set(int r, int j, QuantGrid.Params p, int code) {
+      codes[r * cols + j] = (byte) code;
       return QuantGrid.dequantize(code, p.scale(), p.zeroPoint());
     }
   }

@@ -150,6 +150,20 @@ public final class QuantGrid {
   }
 
   /**
+   * The code of {@code x} on the grid {@code p} ({@link #code}) unless that is the zero point, whose value is 0: then the
+   * code on x's side of it (above it for x = 0 or at the bottom of the range, below it at the top), so that a weight
+   * that must stay non-zero (one the joint SparseGPT + GPTQ mask keeps) does.
+   */
+  public static int nonZeroCode(float x, Params p, QuantScheme s, DType working) {
+    int code = code(x, p, s, working);
+    if (code != p.zeroPoint()) {
+      return code;
+    }
+    boolean up = x >= 0 ? code < s.qmax() : code == s.qmin();
+    return up ? code + 1 : code - 1;
+  }
+
+  /**
    * The dequantized weight scale·(code − zeroPoint) in fp32: exact for BF16 and F16 scales (at most 11 + 8 significant
    * bits), so it is what compressed-tensors computes when transformers loads the checkpoint in fp32. A loader working
    * in bf16 or fp16 rounds it to that dtype.

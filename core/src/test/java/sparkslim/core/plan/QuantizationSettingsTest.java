@@ -41,6 +41,10 @@ class QuantizationSettingsTest {
     assertEquals(DType.F16, settings("--quantization.format=gptq").scheme(DType.BF16).scaleDtype());
     assertEquals(QuantStrategy.CHANNEL, settings("--quantization.group-size=channel").strategy());
     assertEquals(settings("--quantization.dampening-fraction=0.01").canonical(), settings("--quantization.dampening-fraction=0.010").canonical());
+    assertTrue(!s.keepZeros() && settings("--quantization.keep-zeros=true").keepZeros());
+    // keep-zeros changes the tensors, so the fingerprint; false leaves the canonical text of earlier runs as it was
+    assertTrue(settings("--quantization.keep-zeros=true").canonical().endsWith("\nquantization.keep-zeros=true"));
+    assertTrue(!s.canonical().contains("keep-zeros"));
   }
 
   @ParameterizedTest

@@ -112,6 +112,20 @@ class QuantGridTest {
   }
 
   @Test
+  void aNonZeroCodeStepsOffTheZeroPointOnTheWeightsSide() {
+    QuantScheme sym = new QuantScheme(4, true, QuantStrategy.CHANNEL, 0, QuantConvention.SIGNED_ZERO_POINT, DType.BF16);
+    QuantGrid.Params p = new QuantGrid.Params(1f, 0);
+    assertEquals(0, QuantGrid.code(0.3f, p, sym, DType.F32));
+    assertEquals(1, QuantGrid.nonZeroCode(0.3f, p, sym, DType.F32));
+    assertEquals(-1, QuantGrid.nonZeroCode(-0.3f, p, sym, DType.F32));
+    assertEquals(1, QuantGrid.nonZeroCode(0f, p, sym, DType.F32));
+    assertEquals(3, QuantGrid.nonZeroCode(2.6f, p, sym, DType.F32)); // not the zero point: unchanged
+    QuantScheme asym = new QuantScheme(4, false, QuantStrategy.CHANNEL, 0, QuantConvention.SIGNED_ZERO_POINT, DType.BF16);
+    assertEquals(-7, QuantGrid.nonZeroCode(-0.1f, new QuantGrid.Params(1f, -8), asym, DType.F32)); // zero point at qmin
+    assertEquals(6, QuantGrid.nonZeroCode(0.1f, new QuantGrid.Params(1f, 7), asym, DType.F32)); // zero point at qmax
+  }
+
+  @Test
   void perTensorSharesOneScaleAndGroupsMustDivideTheWidth() {
     float[] w = bf16Weights();
     CompressedLinear.Quantized q = RtnSolver.quantize(w, ROWS, COLS, new QuantScheme(8, true, QuantStrategy.TENSOR, 0,
