@@ -234,7 +234,7 @@ public final class GptqSolver implements LinearSolver {
     private final BitSet zeros; // (rows, cols) in the weight's own column order
     private final int cols;
     private final int[] perm; // sweep position → column, or null
-    private int rowBase;
+    private int blockStart; // the sweep position of the current block's first column
 
     KeptZeros(BitSet zeros, int cols, int[] perm) {
       this.zeros = zeros;
@@ -244,12 +244,12 @@ public final class GptqSolver implements LinearSolver {
 
     @Override
     public void beginBlock(float[] w1, float[] d1, int rows, int count, int i1, FloatPointer w, int cols) {
-      rowBase = i1;
+      blockStart = i1;
     }
 
     @Override
     public boolean pruned(int r, int i) {
-      int j = rowBase + i;
+      int j = blockStart + i;
       return zeros.get(r * cols + (perm == null ? j : perm[j]));
     }
 
