@@ -154,7 +154,7 @@ class SettingsTableTest {
         row(quantize, "output.dtype", "--output.dtype=int8"),
         // prune with quantization: the joint SparseGPT + GPTQ sweep
         row(prune, "quantization.method", "--quantization.method=rtn"),
-        row(prune, "quantization.act-order", "--quantization.method=gptq"),
+        row(prune, "quantization.act-order", "--quantization.method=gptq", "--pruning.mask-structure=2:4"),
         row(prune, "quantization.method", "--quantization.method=gptq", "--quantization.act-order=off", "--pruning.method=wanda"),
         row(prune, "pruning.dampening-fraction", "--quantization.method=gptq", "--quantization.act-order=off", "--pruning.dampening-fraction=0.05"),
         row(prune, "quantization.group-size", "--quantization.method=gptq", "--quantization.act-order=off", "--quantization.group-size=96"));

@@ -28,7 +28,7 @@ public record PrunePlan(ModelSettings model, OutputSettings output, PruningSetti
 
   /**
    * Pruning with quantization is SparseGPT's joint sweep (SparseGPT §4): GPTQ quantizes each column as SparseGPT
-   * prunes it, in column order, with one block size and one dampening.
+   * prunes it, in GPTQ's column order (act-order; N:M masks only in column order), with one block size and one dampening.
    */
   private static void checkJoint(PruningSettings pruning, QuantizationSettings quantization) {
     if (quantization.method() == QuantizationSettings.Method.NONE) {
@@ -43,9 +43,10 @@ public record PrunePlan(ModelSettings model, OutputSettings output, PruningSetti
       throw new SparkslimException("'" + method + "' is gptq with '" + ConfigKey.PRUNING_METHOD.key() + "' " + pruning.method().configName()
           + ": the joint sweep prunes with sparsegpt (or run sparkslim quantize on the pruned model)");
     }
-    if (quantization.actOrder() != ActOrder.OFF) {
-      throw new SparkslimException("'" + ConfigKey.QUANTIZATION_ACT_ORDER.key() + "' is " + quantization.actOrder().configName()
-          + " but the joint SparseGPT + GPTQ sweep chooses its mask in column order: set --" + ConfigKey.QUANTIZATION_ACT_ORDER.key() + "=off");
+    if (quantization.actOrder() != ActOrder.OFF && !pruning.mask().isUnstructured()) {
+      throw new SparkslimException("'" + ConfigKey.QUANTIZATION_ACT_ORDER.key() + "' is " + quantization.actOrder().configName() + " with '"
+          + ConfigKey.PRUNING_MASK_STRUCTURE.key() + "' " + pruning.mask() + ": an N:M group is M consecutive input columns, so the"
+          + " joint sweep must take them in column order: set --" + ConfigKey.QUANTIZATION_ACT_ORDER.key() + "=off");
     }
     if (quantization.keepZeros()) {
       throw new SparkslimException("'" + ConfigKey.QUANTIZATION_KEEP_ZEROS.key() + "' is true with '" + method

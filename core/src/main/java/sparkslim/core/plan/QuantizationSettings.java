@@ -153,7 +153,7 @@ public record QuantizationSettings(Method method, int bits, QuantStrategy strate
 
   /**
    * The per-linear solver for weights stored in {@code weightDtype}: RTN, or GPTQ, the latter choosing each column's
-   * mask with {@code pruner} in the same sweep when it is given (joint SparseGPT + GPTQ, act-order off).
+   * mask with {@code pruner} in the same sweep when it is given (joint SparseGPT + GPTQ; N:M masks in column order only).
    */
   public LinearSolver solver(DType weightDtype, SparseGptSolver pruner) {
     QuantScheme scheme = scheme(weightDtype);

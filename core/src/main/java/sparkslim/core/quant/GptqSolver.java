@@ -65,16 +65,19 @@ public final class GptqSolver implements LinearSolver {
    * with exactly ⌊numel·s⌋ pruned weights per block ({@link SparseGptSolver#maskRule}); a pruned weight becomes its
    * zero point's code (exactly 0) and every kept weight a non-zero code ({@link PruneThenQuantize}), so the zeros of
    * the exported tensor are exactly the mask; the errors of both are fed forward. Dead inputs keep their weights unless
-   * the pruner zeroes dead columns (SparseGPT's default, measured on OPT's dead {@code fc2} inputs). Act-order must be
-   * off (the mask is chosen in column order), and the pruner's block size and dampening are this solver's.
+   * the pruner zeroes dead columns (SparseGPT's default, measured on OPT's dead {@code fc2} inputs). With act-order,
+   * each block's mask is chosen among the block's columns in sweep order, and static act-order fixes the group grids
+   * in advance from the whole W, the weights it will prune included; N:M masks need act-order off (a group of M is M
+   * consecutive input columns). The pruner's block size and dampening are this solver's.
    */
   public GptqSolver(QuantScheme scheme, int blockSize, double dampeningFraction, ActOrder actOrder, SparseGptSolver pruner) {
     this(scheme, blockSize, dampeningFraction, actOrder, pruner, false);
   }
 
   private GptqSolver(QuantScheme scheme, int blockSize, double dampeningFraction, ActOrder actOrder, SparseGptSolver pruner, boolean keepZeros) {
-    if (pruner != null && actOrder != ActOrder.OFF) {
-      throw new IllegalArgumentException("GPTQ with pruning in the same sweep needs act-order off, found " + actOrder.configName());
+    if (pruner != null && actOrder != ActOrder.OFF && !pruner.maskStructure().isUnstructured()) {
+      throw new IllegalArgumentException("GPTQ with " + pruner.maskStructure() + " pruning in the same sweep needs act-order off"
+          + " (its groups of M are consecutive input columns), found " + actOrder.configName());
     }
     if (blockSize <= 0) {
       throw new IllegalArgumentException("GPTQ block size must be > 0, found " + blockSize);
@@ -140,6 +143,13 @@ public final class GptqSolver implements LinearSolver {
       sweepRule = new PruneThenQuantize(new KeptZeros(inputZeros, cols, perm), rule, true, false);
     }
     double loss = ObsSweep.sweep(wp, u, rows, cols, blockSize, sweepRule);
+    if (mask != null && perm != null) { // the joint sweep recorded its mask in sweep order
+      BitSet own = new BitSet(rows * cols); // (rows, cols) in the weight's own column order
+      for (int e = mask.nextSetBit(0); e >= 0; e = mask.nextSetBit(e + 1)) {
+        own.set(e / cols * cols + perm[e % cols]);
+      }
+      mask = own;
+    }
 
     byte[] codes = new byte[rows * cols]; // (rows, cols) in the weight's own column order
     for (int r = 0; r < rows; r++) {

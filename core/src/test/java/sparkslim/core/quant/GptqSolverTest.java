@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
@@ -117,14 +118,18 @@ class GptqSolverTest {
     HessianAccumulator acc = new HessianAccumulator(COLS);
     acc.add(x, tokens);
     QuantScheme s = QuantScheme.group(4, 128, true, DType.BF16);
-    for (sparkslim.core.prune.MaskStructure structure : new sparkslim.core.prune.MaskStructure[] {
-        sparkslim.core.prune.MaskStructure.UNSTRUCTURED, sparkslim.core.prune.MaskStructure.parse("2:4", "test")}) {
+    sparkslim.core.prune.MaskStructure twoFour = sparkslim.core.prune.MaskStructure.parse("2:4", "test");
+    Object[][] cases = {{sparkslim.core.prune.MaskStructure.UNSTRUCTURED, ActOrder.OFF}, {twoFour, ActOrder.OFF},
+        {sparkslim.core.prune.MaskStructure.UNSTRUCTURED, ActOrder.STATIC}, {sparkslim.core.prune.MaskStructure.UNSTRUCTURED, ActOrder.DYNAMIC}};
+    for (Object[] c : cases) {
+      sparkslim.core.prune.MaskStructure structure = (sparkslim.core.prune.MaskStructure) c[0];
+      ActOrder order = (ActOrder) c[1];
       sparkslim.core.prune.SparseGptSolver pruner = new sparkslim.core.prune.SparseGptSolver(0.5, structure, 128, 0.01);
-      CompressedLinear.Quantized joint = new GptqSolver(s, 128, 0.01, ActOrder.OFF, pruner).solve(w, ROWS, COLS, acc.statistics(), null);
+      CompressedLinear.Quantized joint = new GptqSolver(s, 128, 0.01, order, pruner).solve(w, ROWS, COLS, acc.statistics(), null);
       float[] q = joint.weights();
-      assertEquals(ROWS * COLS / 2, joint.mask().cardinality(), structure.toString());
+      assertEquals(ROWS * COLS / 2, joint.mask().cardinality(), structure + ", act-order " + order);
       for (int k = 0; k < q.length; k++) {
-        assertEquals(joint.mask().get(k), q[k] == 0f, "entry " + k + ": exactly 0 if and only if pruned");
+        assertEquals(joint.mask().get(k), q[k] == 0f, order + ", entry " + k + ": exactly 0 if and only if pruned");
       }
       if (!structure.isUnstructured()) {
         for (int g = 0; g < ROWS * COLS; g += 4) {
@@ -136,8 +141,11 @@ class GptqSolverTest {
       float[] afterwards = RtnSolver.quantize(pruned.weights(), ROWS, COLS, s, DType.F32).weights();
       double jointError = outputError(w, q, x, tokens);
       double separateError = outputError(w, afterwards, x, tokens);
-      assertTrue(jointError < separateError, structure + ": joint " + jointError + " against separate " + separateError);
+      assertTrue(jointError < separateError, structure + ", act-order " + order + ": joint " + jointError + " against separate " + separateError);
     }
+    // an N:M group is M consecutive input columns: the joint sweep cannot take them in act-order
+    assertThrows(IllegalArgumentException.class, () -> new GptqSolver(s, 128, 0.01, ActOrder.STATIC,
+        new sparkslim.core.prune.SparseGptSolver(0.5, twoFour, 128, 0.01)));
   }
 
   @Test
