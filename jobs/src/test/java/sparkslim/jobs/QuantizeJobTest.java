@@ -196,7 +196,7 @@ class QuantizeJobTest {
       for (QuantizedShardTable.Row row : rows.values()) {
         CompressedLinear.Quantized q = row.q();
         long numel = (long) q.rows() * q.cols();
-        // the joint sweep prunes exactly ⌊numel·s⌋ weights per 128-column block and keeps every other weight non-zero,
+        // the joint sweep prunes exactly ⌊numel·s⌋ weights of each linear and keeps every other weight non-zero,
         // also those of OPT's dead fc2 inputs (never active in calibration)
         long pruned = q.mask().cardinality();
         assertEquals(numel / 2, pruned, row.linear() + ": pruned of " + numel);

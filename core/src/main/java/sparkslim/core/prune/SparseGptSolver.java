@@ -131,13 +131,53 @@ public final class SparseGptSolver implements LinearSolver {
   }
 
   /**
-   * SparseGPT's mask as a rule of the column sweep, setting the bits of {@code mask} (bit r·cols + c = pruned): for a
-   * method that also quantizes the kept weights in the same sweep (SparseGPT with GPTQ, the paper's "--wbits"). It
-   * prunes exactly ⌊numel·s⌋ weights of each unstructured block (ties by lowest index), so that a 50% joint
-   * checkpoint holds exactly 50% zeros, where the pruning-only rule keeps the reference's score ≤ thr.
+   * SparseGPT's mask as a rule of the column sweep, setting the bits of {@code mask} (bit r·cols + c = pruned, c the
+   * sweep position): for a method that also quantizes the kept weights in the same sweep (SparseGPT with GPTQ, the
+   * paper's "--wbits"). An unstructured mask prunes exactly ⌊numel·s⌋ weights of the linear, so that a 50% joint
+   * checkpoint holds exactly 50% zeros, where the pruning-only rule keeps the reference's score ≤ thr per block. They
+   * are spread over the blocks by {@link #blockBudgets}; each block then chooses its own on the error-compensated
+   * weights (ties by lowest index).
+   *
+   * @param w (rows, cols) in sweep order, as the sweep starts
+   * @param u (cols, cols), the upper Cholesky factor of H⁻¹ in sweep order
    */
-  public ObsSweep.MaskingRule maskRule(int cols, BitSet mask) {
-    return new MaskRule(cols, mask, true);
+  public ObsSweep.MaskingRule maskRule(float[] w, float[] u, int rows, int cols, BitSet mask) {
+    MaskRule rule = new MaskRule(cols, mask, true);
+    if (maskStructure.isUnstructured()) {
+      rule.budgets = blockBudgets(w, u, rows, cols);
+    }
+    return rule;
+  }
+
+  /**
+   * How many weights each block of the sweep prunes, for an exact total of ⌊numel·s⌋: the weights with the ⌊numel·s⌋
+   * smallest OBS scores w²/[U]_jj² (SparseGPT Eq. 3 with the sweep's factor; ties by lowest index) as the sweep starts,
+   * counted per block of {@code blockSize} columns. So a block whose weights matter less before any compensation prunes
+   * more than the fraction s, and one whose weights matter more prunes fewer, where a fixed ⌊count·s⌋ per block would
+   * prune every block alike (and, with GPTQ's act-order, every tier of input activation alike).
+   *
+   * @param w (rows, cols) in sweep order
+   * @param u (cols, cols) upper triangular, H⁻¹ = UᵀU in sweep order
+   * @return (ceil(cols / blockSize)) pruned counts, summing to ⌊rows·cols·s⌋
+   */
+  public int[] blockBudgets(float[] w, float[] u, int rows, int cols) {
+    float[] score = new float[rows * cols]; // (rows, cols)
+    for (int r = 0; r < rows; r++) {
+      for (int j = 0; j < cols; j++) {
+        float x = w[r * cols + j];
+        float d = u[j * cols + j];
+        score[r * cols + j] = x * x / (d * d);
+      }
+    }
+    boolean[] marked = new boolean[score.length];
+    Masks.markSmallestCount(score, (int) ((double) score.length * sparsity), marked);
+    int[] budgets = new int[(cols + blockSize - 1) / blockSize];
+    for (int e = 0; e < score.length; e++) {
+      if (marked[e]) {
+        budgets[e % cols / blockSize]++;
+      }
+    }
+    return budgets;
   }
 
   /** True if the weights of inputs never active in calibration are zeroed (the reference code's rule). */
@@ -147,8 +187,9 @@ public final class SparseGptSolver implements LinearSolver {
 
   /**
    * SparseGPT's mask, chosen on the error-compensated block: unstructured once per block, N:M at every M-th column; a
-   * pruned weight's target is 0. With {@code exactCount} an unstructured block prunes exactly ⌊numel·s⌋ weights, ties
-   * of the threshold broken by the lowest index (row-major in the block), instead of the reference's score ≤ thr, and
+   * pruned weight's target is 0. With {@code exactCount} an unstructured block prunes exactly its budget (by default
+   * ⌊numel·s⌋ of the block), ties of the threshold broken by the lowest index (row-major in the block), instead of the
+   * reference's score ≤ thr, and
    * {@link #swapForLater} gives back the pruned weight of a later column with the highest score (N:M: of the same row
    * and group of M).
    */
@@ -163,6 +204,7 @@ public final class SparseGptSolver implements LinearSolver {
     private float[] score1; // (rows, count), W1²/diag(U1)² when the mask was chosen
     private int[] pending; // exact count, unstructured: the block's pruned entries by decreasing score
     private int nextPending;
+    private int[] budgets; // (blocks): pruned count of each unstructured block, or null for ⌊count·s⌋
 
     MaskRule(int cols, BitSet mask, boolean exactCount) {
       this.cols = cols;
@@ -187,7 +229,7 @@ public final class SparseGptSolver implements LinearSolver {
             score[r * count + i] = x * x / (d1[i] * d1[i]);
           }
         }
-        int k = (int) ((double) score.length * sparsity); // ⌊numel·s⌋
+        int k = budgets != null ? budgets[i1 / blockSize] : (int) ((double) score.length * sparsity); // else ⌊numel·s⌋ of the block
         if (exactCount) {
           Masks.markSmallestCount(score, k, mask1);
           pending = java.util.stream.IntStream.range(0, score.length).filter(e -> mask1[e]).boxed()

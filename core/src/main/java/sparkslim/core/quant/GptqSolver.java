@@ -62,7 +62,8 @@ public final class GptqSolver implements LinearSolver {
   /**
    * Joint pruning and quantization in one column sweep (SparseGPT §4, "joint sparsification and quantization"; the
    * reference's {@code --wbits}): {@code pruner} chooses the mask on the error-compensated weights as SparseGPT does,
-   * with exactly ⌊numel·s⌋ pruned weights per block ({@link SparseGptSolver#maskRule}); a pruned weight becomes its
+   * with exactly ⌊numel·s⌋ pruned weights in the linear, spread over the blocks by a ranking of the OBS scores as the
+   * sweep starts ({@link SparseGptSolver#maskRule}, {@link SparseGptSolver#blockBudgets}); a pruned weight becomes its
    * zero point's code (exactly 0) and every kept weight a non-zero code ({@link PruneThenQuantize}), so the zeros of
    * the exported tensor are exactly the mask; the errors of both are fed forward. Dead inputs keep their weights unless
    * the pruner zeroes dead columns (SparseGPT's default, measured on OPT's dead {@code fc2} inputs). With act-order,
@@ -138,7 +139,7 @@ public final class GptqSolver implements LinearSolver {
     BitSet mask = pruner == null ? null : new BitSet(rows * cols);
     ObsSweep.ColumnRule sweepRule = rule;
     if (mask != null) {
-      sweepRule = new PruneThenQuantize(pruner.maskRule(cols, mask), rule, pruner.maskStructure().isUnstructured(), true);
+      sweepRule = new PruneThenQuantize(pruner.maskRule(wp, u, rows, cols, mask), rule, pruner.maskStructure().isUnstructured(), true);
     } else if (inputZeros != null) {
       sweepRule = new PruneThenQuantize(new KeptZeros(inputZeros, cols, perm), rule, true, false);
     }
@@ -179,8 +180,7 @@ public final class GptqSolver implements LinearSolver {
    * SparseGPT's mask first: a pruned weight becomes the code of 0 (its zero point), a kept one its quantized value. A
    * kept weight whose code is the zero point takes the place of a pruned weight of a later column, which is kept
    * instead ({@link ObsSweep.MaskingRule#swapForLater}); where there is none (the last columns of a block) it takes the
-   * nearest non-zero code. So the zeros of the result are exactly the mask, and the mask holds exactly ⌊numel·s⌋ per
-   * block.
+   * nearest non-zero code. So the zeros of the result are exactly the mask, and each block prunes exactly its budget.
    */
   private static final class PruneThenQuantize implements ObsSweep.ColumnRule {
     private final ObsSweep.MaskingRule mask;

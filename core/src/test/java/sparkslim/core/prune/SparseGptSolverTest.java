@@ -21,6 +21,44 @@ class SparseGptSolverTest {
   private static final double NEAR_ZERO_DAMPENING = 1e-8;
 
   /**
+   * The joint sweep's per-block budgets against a transcription: sort every (score w²/U_jj², index) pair, take the
+   * first ⌊numel·s⌋ and count them per block of columns (the last block narrower than the others).
+   */
+  @Test
+  void blockBudgetsCountTheLinearsSmallestScoresPerBlock() {
+    java.util.Random rnd = new java.util.Random(9);
+    int rows = 7;
+    int cols = 300;
+    int blockSize = 128;
+    float[] w = new float[rows * cols]; // (rows, cols)
+    float[] u = new float[cols * cols]; // (cols, cols), only the diagonal is read
+    for (int k = 0; k < w.length; k++) {
+      w[k] = rnd.nextInt(5) == 0 ? 0.25f : (float) rnd.nextGaussian(); // ties on the threshold
+    }
+    for (int j = 0; j < cols; j++) {
+      u[j * cols + j] = j % 3 == 0 ? 1f : 0.5f + rnd.nextFloat() * (1 + j / 100);
+    }
+    for (double s : new double[] {0.5, 0.7, 0.13}) {
+      int[] budgets = new SparseGptSolver(s, MaskStructure.UNSTRUCTURED, blockSize, 0.01).blockBudgets(w, u, rows, cols);
+      Integer[] order = new Integer[w.length];
+      float[] score = new float[w.length];
+      for (int e = 0; e < w.length; e++) {
+        order[e] = e;
+        float d = u[(e % cols) * cols + e % cols];
+        score[e] = w[e] * w[e] / (d * d);
+      }
+      Arrays.sort(order, (a, b) -> score[a] != score[b] ? Float.compare(score[a], score[b]) : Integer.compare(a, b));
+      int total = (int) ((double) w.length * s);
+      int[] expected = new int[3];
+      for (int k = 0; k < total; k++) {
+        expected[order[k] % cols / blockSize]++;
+      }
+      assertArrayEquals(expected, budgets, "s = " + s);
+      assertEquals(total, Arrays.stream(budgets).sum());
+    }
+  }
+
+  /**
    * W = [1, 3], H = [[2, 1], [1, 2]], no dampening. H⁻¹ = ⅓·[[2, −1], [−1, 2]], whose upper Cholesky factor is
    * U = [[√(2/3), −1/√6], [0, 1/√2]]. Scores w²/d² = [1.5, 18].
    * 1:2 prunes column 0: err = 1/√(2/3), w₁ −= err·U₀₁ = 3 + ½ = 3.5 (the OBS update −w₀·H⁻¹₀₁/H⁻¹₀₀ = +½),
