@@ -92,7 +92,7 @@ public final class CausalLmBackward {
   }
 
   /** gradients: block index (ascending) -> tensor name (in ModelSpec.blockTensorShapes() order, relative to the block prefix, e.g. "mlp.down_proj.weight", "input_layernorm.weight", "fc1.bias") -> d(loss)/d(tensor), same layout as the tensor. Every tensor of every non-skipped block is present, including biases and norm weights. */
-  public record Result(double loss, Map<Integer, Map<String, double[]>> gradients) {}
+  public record Result(double loss, Map<Integer, Map<String, double[]>> gradients, Map<String, double[]> globalGradients) {}
 
   /** Forward (and with grad, backward) over one window; without grad the gradient map is empty. */
   private Result run(int[] tokens, Set<Integer> skip, boolean grad) {
@@ -127,16 +127,36 @@ public final class CausalLmBackward {
     double[] logits = Blas.dmatmulTransposed(last, n - 1, wep, head, vocab); // (n-1, vocabSize)
     double loss = nllAndGradient(logits, tokens, vocab, grad);
     if (!grad) {
-      return new Result(loss, Map.of());
+      return new Result(loss, Map.of(), Map.of());
     }
+    Map<String, double[]> globalGradients = new LinkedHashMap<>();
     double[] dLast = new double[n * wep]; // row n-1 stays zero
     Blas.daddProduct(dLast, 1.0, logits, n - 1, vocab, head, wep); // logits now hold dLoss/dLogits
+    double[] dHead = new double[vocab * wep];
+    Blas.daddTransposedProduct(dHead, 1.0, logits, n - 1, vocab, last, wep);
+    double[] dEmbed = new double[embedTokens.length];
+    if (spec.tieWordEmbeddings()) {
+      dEmbed = dHead;
+    } else {
+      globalGradients.put("lm_head.weight", dHead);
+    }
+    globalGradients.put(spec.embedTokensName(), dEmbed);
     double[] dh = dLast;
     if (projectOut != null) {
       dh = Blas.dmatmul(dLast, n, wep, projectOut, d);
+      double[] dProj = new double[projectOut.length];
+      double[] normed = finalNormWeight == null ? h : finalNormOutput(finalCache[0]);
+      Blas.daddTransposedProduct(dProj, 1.0, dLast, n, wep, normed, d);
+      globalGradients.put("model.decoder.project_out.weight", dProj);
     }
     if (finalNormWeight != null) {
-      dh = Fp64Ops.normBackward(dh, finalCache[0], finalNormWeight, new double[d], finalNormBias == null ? null : new double[d], !llama);
+      double[] dw = new double[d];
+      double[] db = finalNormBias == null ? null : new double[d];
+      dh = Fp64Ops.normBackward(dh, finalCache[0], finalNormWeight, dw, db, !llama);
+      globalGradients.put(llama ? "model.norm.weight" : "model.decoder.final_layer_norm.weight", dw);
+      if (db != null) {
+        globalGradients.put("model.decoder.final_layer_norm.bias", db);
+      }
     }
     Map<Integer, Map<String, double[]>> gradients = new TreeMap<>();
     for (int a = active.size() - 1; a >= 0; a--) {
@@ -150,7 +170,51 @@ public final class CausalLmBackward {
       acts[i] = null;
       gradients.put(i, gr);
     }
-    return new Result(loss, gradients);
+    embedBackward(tokens, dh, dEmbed, globalGradients);
+    return new Result(loss, gradients, globalGradients);
+  }
+
+  /** w ⊙ x̂ + b of the final norm, from its cache. */
+  private double[] finalNormOutput(Fp64Ops.NormCache c) {
+    double[] y = new double[c.xhat().length];
+    for (int r = 0; r < c.rows(); r++) {
+      for (int j = 0; j < c.cols(); j++) {
+        y[r * c.cols() + j] = finalNormWeight[j] * c.xhat()[r * c.cols() + j] + (finalNormBias == null ? 0 : finalNormBias[j]);
+      }
+    }
+    return y;
+  }
+
+  /** Backward of {@link #embed}: dh (n, hiddenSize) into the token rows, OPT's position rows and project_in. */
+  private void embedBackward(int[] tokens, double[] dh, double[] dEmbed, Map<String, double[]> globalGradients) {
+    int n = tokens.length;
+    int width = spec.wordEmbedProjDim();
+    double[] de = dh;
+    if (spec.architecture() == Architecture.OPT) {
+      int d = spec.hiddenSize();
+      double[] dPos = new double[embedPositions.length];
+      for (int p = 0; p < n; p++) {
+        for (int c = 0; c < d; c++) {
+          dPos[(p + ModelSpec.OPT_POSITION_OFFSET) * d + c] += dh[p * d + c];
+        }
+      }
+      globalGradients.put("model.decoder.embed_positions.weight", dPos);
+      if (projectIn != null) {
+        double[] e = new double[n * width];
+        for (int p = 0; p < n; p++) {
+          System.arraycopy(embedTokens, tokens[p] * width, e, p * width, width);
+        }
+        de = Blas.dmatmul(dh, n, d, projectIn, width);
+        double[] dProj = new double[projectIn.length];
+        Blas.daddTransposedProduct(dProj, 1.0, dh, n, d, e, width);
+        globalGradients.put("model.decoder.project_in.weight", dProj);
+      }
+    }
+    for (int p = 0; p < n; p++) {
+      for (int c = 0; c < width; c++) {
+        dEmbed[tokens[p] * width + c] += de[p * width + c];
+      }
+    }
   }
 
   /**

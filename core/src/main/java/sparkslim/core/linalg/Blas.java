@@ -65,6 +65,19 @@ public final class Blas {
     }
   }
 
+  /**
+   * C += alpha·Aᵀ·B in place, with A (m, k), B (m, n), C (k, n). The weight gradient of {@code y = x·Wᵀ}:
+   * dW (out, in) += dYᵀ·X with dY (rows, out), X (rows, in).
+   */
+  public static void addTransposedProduct(float[] c, float alpha, float[] a, int m, int k, float[] b, int n) {
+    openblas.cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, alpha, a, k, b, n, 1f, c, n);
+  }
+
+  /** C += alpha·A·Bᵀ in place, with A (m, k), B (n, k), C (m, n). */
+  public static void addProductTransposed(float[] c, float alpha, float[] a, int m, int k, float[] b, int n) {
+    openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, k, b, k, 1f, c, n);
+  }
+
   /** fp64 C = A·Bᵀ with A (m, k), B (n, k); returns C (m, n). */
   public static double[] dmatmulTransposed(double[] a, int m, int k, double[] b, int n) {
     double[] c = new double[m * n];

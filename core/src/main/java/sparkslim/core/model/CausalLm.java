@@ -199,6 +199,142 @@ public final class CausalLm implements Serializable {
     return total / (n - 1);
   }
 
+  /**
+   * The training pass of one window: the summed next-token NLL over positions 0..n−2 (log-sum-exp in fp64) and, for
+   * every full tensor name that {@code gradients} maps to an array, d(NLL)/d(tensor) added into it in the tensor's
+   * layout: block tensors, the final norm, the head, the token embeddings (rows of the window's tokens; a tied head
+   * adds into the same array) and OPT's positions and projections. Tensors without an entry get no gradient.
+   * Each block's forward keeps its activations on a tape for its backward; with {@code recompute} only the block
+   * inputs are kept and each block's forward is run again just before its backward (activation checkpointing:
+   * seqLen·hiddenSize floats per block instead of the whole tape).
+   */
+  public double backward(int[] tokens, Map<String, float[]> gradients, boolean recompute) {
+    int n = tokens.length;
+    if (n < 2) {
+      throw new IllegalArgumentException("A window needs at least 2 tokens for a next-token loss, found " + n);
+    }
+    boolean llama = spec.architecture() == Architecture.LLAMA;
+    int d = spec.hiddenSize();
+    int vocab = spec.vocabSize();
+    float[][] inputs = new float[blocks.size()][]; // each (n, hiddenSize)
+    DecoderBlock.Tape[] tapes = new DecoderBlock.Tape[blocks.size()];
+    float[] h = embed(tokens); // (n, hiddenSize)
+    for (int i = 0; i < blocks.size(); i++) {
+      inputs[i] = h;
+      tapes[i] = recompute ? null : new DecoderBlock.Tape();
+      h = blocks.get(i).forward(h, n, null, tapes[i]);
+    }
+    float[] normed = h; // the final norm's output (n, hiddenSize)
+    if (llama) {
+      normed = Ops.rmsNorm(h, n, d, globals.get("model.norm.weight").data(), spec.normEps());
+    } else if (spec.finalLayerNorm()) {
+      normed = Ops.layerNorm(h, n, d, globals.get("model.decoder.final_layer_norm.weight").data(),
+          globals.get("model.decoder.final_layer_norm.bias").data(), spec.normEps());
+    }
+    float[] last = projectOut != null ? projectOut.apply(normed, n) : normed; // (n, wordEmbedProjDim)
+    float[] logits = head.apply(last, n); // (n, vocabSize), then d(NLL)/d(logits)
+    double loss = 0;
+    for (int p = 0; p < n - 1; p++) {
+      int base = p * vocab;
+      float max = Float.NEGATIVE_INFINITY;
+      for (int j = 0; j < vocab; j++) {
+        max = Math.max(max, logits[base + j]);
+      }
+      double sum = 0;
+      for (int j = 0; j < vocab; j++) {
+        sum += Math.exp(logits[base + j] - max);
+      }
+      double logZ = max + Math.log(sum);
+      int target = tokens[p + 1];
+      loss += logZ - logits[base + target];
+      for (int j = 0; j < vocab; j++) {
+        logits[base + j] = (float) Math.exp(logits[base + j] - logZ); // softmax − onehot(target)
+      }
+      logits[base + target] -= 1f;
+    }
+    java.util.Arrays.fill(logits, (n - 1) * vocab, n * vocab, 0f); // the last position predicts nothing
+    String headName = spec.tieWordEmbeddings() ? spec.embedTokensName() : "lm_head.weight";
+    float[] dLast = new float[last.length];
+    head.backward(logits, last, n, dLast, gradients.get(headName), null);
+    float[] dh = dLast;
+    if (projectOut != null) {
+      dh = new float[n * d];
+      projectOut.backward(dLast, normed, n, dh, gradients.get("model.decoder.project_out.weight"), null);
+    }
+    if (llama) {
+      dh = Ops.rmsNormBackward(dh, h, n, d, globals.get("model.norm.weight").data(), spec.normEps(), gradients.get("model.norm.weight"));
+    } else if (spec.finalLayerNorm()) {
+      dh = Ops.layerNormBackward(dh, h, n, d, globals.get("model.decoder.final_layer_norm.weight").data(), spec.normEps(),
+          gradients.get("model.decoder.final_layer_norm.weight"), gradients.get("model.decoder.final_layer_norm.bias"));
+    }
+    for (int i = blocks.size() - 1; i >= 0; i--) {
+      DecoderBlock block = blocks.get(i);
+      DecoderBlock.Tape tape = tapes[i];
+      if (tape == null) {
+        tape = new DecoderBlock.Tape();
+        block.forward(inputs[i], n, null, tape);
+      }
+      Map<String, float[]> blockGradients = new java.util.HashMap<>();
+      String prefix = spec.blockPrefix(i);
+      for (String name : spec.blockTensorShapes().keySet()) {
+        float[] g = gradients.get(prefix + name);
+        if (g != null) {
+          blockGradients.put(name, g);
+        }
+      }
+      dh = block.backward(tape, dh, n, blockGradients);
+      tapes[i] = null;
+      inputs[i] = null;
+    }
+    embedBackward(tokens, dh, gradients);
+    return loss;
+  }
+
+  /** Backward of {@link #embed}: dh (n, hiddenSize) into the token rows (and OPT's position rows and project_in). */
+  private void embedBackward(int[] tokens, float[] dh, Map<String, float[]> gradients) {
+    int n = tokens.length;
+    float[] de = dh; // (n, wordEmbedProjDim)
+    if (spec.architecture() == Architecture.OPT) {
+      int d = spec.hiddenSize();
+      float[] dPos = gradients.get("model.decoder.embed_positions.weight");
+      for (int p = 0; dPos != null && p < n; p++) {
+        int row = (p + ModelSpec.OPT_POSITION_OFFSET) * d;
+        for (int c = 0; c < d; c++) {
+          dPos[row + c] += dh[p * d + c];
+        }
+      }
+      if (projectIn != null) {
+        de = new float[n * spec.wordEmbedProjDim()];
+        float[] e = embedTokensOnly(tokens);
+        projectIn.backward(dh, e, n, de, gradients.get("model.decoder.project_in.weight"), null);
+      }
+    }
+    float[] dTable = gradients.get(spec.embedTokensName());
+    int width = spec.wordEmbedProjDim();
+    for (int p = 0; dTable != null && p < n; p++) {
+      int row = tokens[p] * width;
+      for (int c = 0; c < width; c++) {
+        dTable[row + c] += de[p * width + c];
+      }
+    }
+  }
+
+  /** The token embeddings alone (n, wordEmbedProjDim): OPT's project_in input. */
+  private float[] embedTokensOnly(int[] tokens) {
+    Tensor table = globals.get(spec.embedTokensName());
+    HalfTensor halfTable = table == null ? halves.get(spec.embedTokensName()) : null;
+    int width = spec.wordEmbedProjDim();
+    float[] e = new float[tokens.length * width];
+    for (int p = 0; p < tokens.length; p++) {
+      if (table != null) {
+        System.arraycopy(table.data(), tokens[p] * width, e, p * width, width);
+      } else {
+        halfTable.widen(tokens[p] * width, e, p * width, width);
+      }
+    }
+    return e;
+  }
+
   /** FLOPs of one full forward pass over {@code seqLen} tokens (matrix products only). */
   public long flops(int seqLen) {
     long f = head.flops(seqLen);

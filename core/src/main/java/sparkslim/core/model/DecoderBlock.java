@@ -159,7 +159,61 @@ public abstract class DecoderBlock implements Serializable {
   }
 
   /** As {@link #forward(float[], int)}, reporting each linear group's input to {@code observer} (may be null). */
-  public abstract float[] forward(float[] hidden, int seqLen, InputObserver observer);
+  public float[] forward(float[] hidden, int seqLen, InputObserver observer) {
+    return forward(hidden, seqLen, observer, null);
+  }
+
+  /**
+   * The block's one definition: the forward pass, which with a {@code tape} also keeps the activations that
+   * {@link #backward} reads (without one it computes exactly the same values and keeps nothing).
+   */
+  public abstract float[] forward(float[] hidden, int seqLen, InputObserver observer, Tape tape);
+
+  /**
+   * Backward of {@link #forward(float[], int, InputObserver, Tape)} through the activations on {@code tape}: dOut
+   * (seqLen, hiddenSize) is d(loss)/d(block output); returns d(loss)/d(block input). For each tensor name (relative to
+   * the block prefix) that {@code gradients} maps to an array, d(loss)/d(tensor) is added into it, in the tensor's
+   * layout; tensors without an entry get no gradient, and a linear whose weight has none costs no weight product.
+   */
+  public abstract float[] backward(Tape tape, float[] dOut, int seqLen, Map<String, float[]> gradients);
+
+  /** The activations of one block's forward pass on one window, kept for its backward pass. */
+  public static final class Tape {
+    private final Map<String, float[]> saved = new java.util.HashMap<>();
+
+    void put(String name, float[] x) {
+      saved.put(name, x);
+    }
+
+    float[] get(String name) {
+      float[] x = saved.get(name);
+      if (x == null) {
+        throw new IllegalStateException("The tape holds no '" + name + "': run forward with this tape first");
+      }
+      return x;
+    }
+
+    /** Bytes held (4 per fp32 value). */
+    public long bytes() {
+      long n = 0;
+      for (float[] x : saved.values()) {
+        n += 4L * x.length;
+      }
+      return n;
+    }
+  }
+
+  protected static void keep(Tape tape, String name, float[] x) {
+    if (tape != null) {
+      tape.put(name, x);
+    }
+  }
+
+  /** Backward of {@link #linear}'s product, with its weight and bias gradients taken from {@code gradients}. */
+  protected static void linearBackward(Linear linear, String name, float[] dy, float[] x, int rows, float[] dx,
+      Map<String, float[]> gradients) {
+    linear.backward(dy, x, rows, dx, gradients.get(name + ".weight"), gradients.get(name + ".bias"));
+  }
 
   /** A block of the same architecture with some tensors replaced (e.g. pruned weights); names relative to the block prefix. */
   public DecoderBlock withTensors(Map<String, Tensor> replaced) {

@@ -78,6 +78,30 @@ public final class Linear implements Serializable {
     return result;
   }
 
+  /**
+   * Backward of {@link #apply}: x its input (rows, inFeatures), dy (rows, outFeatures). Accumulates, for each array
+   * given (null ones are skipped, so a frozen weight costs no product): dx (rows, inFeatures) += dy·W,
+   * dW (outFeatures, inFeatures) += dyᵀ·x, db (outFeatures) += Σ_rows dy.
+   */
+  public void backward(float[] dy, float[] x, int rows, float[] dx, float[] dW, float[] db) {
+    int in = inFeatures();
+    int out = outFeatures();
+    if (dx != null) {
+      float[] w = weight != null ? weight.data() : half != null ? half.widen() : codes.weights(); // (outFeatures, inFeatures)
+      Blas.addProduct(dx, 1f, dy, rows, out, w, in);
+    }
+    if (dW != null) {
+      Blas.addTransposedProduct(dW, 1f, dy, rows, out, x, in);
+    }
+    if (db != null) {
+      for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < out; c++) {
+          db[c] += dy[r * out + c];
+        }
+      }
+    }
+  }
+
   /** Floating-point operations of one {@link #apply} call (2·rows·in·out). */
   public long flops(int rows) {
     return 2L * rows * inFeatures() * outFeatures();

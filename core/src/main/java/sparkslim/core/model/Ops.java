@@ -294,4 +294,168 @@ public final class Ops {
     }
     return 2L * 2L * numHeads * keyRows * headDim;
   }
+
+  // ---- Backward passes (training). Each is the derivative of the forward of the same name above; reductions over a
+  // row are taken in fp64, the matrix products through the same sgemm as the forward.
+
+  /**
+   * Backward of {@link #rmsNorm}: with x̂ = x·s, s = 1/sqrt(mean(x²) + eps) and g = dy ⊙ w,
+   * dx = s·(g − x̂·mean(g ⊙ x̂)); dw += Σ_rows dy ⊙ x̂ when {@code dw} is given. x: its input (rows, cols).
+   */
+  public static float[] rmsNormBackward(float[] dy, float[] x, int rows, int cols, float[] w, double eps, float[] dw) {
+    return normBackward(dy, x, rows, cols, w, eps, dw, null, false);
+  }
+
+  /**
+   * Backward of {@link #layerNorm}: with x̂ = (x − μ)·s and g = dy ⊙ w, dx = s·(g − mean(g) − x̂·mean(g ⊙ x̂));
+   * dw += Σ_rows dy ⊙ x̂, db += Σ_rows dy when given. x: its input (rows, cols).
+   */
+  public static float[] layerNormBackward(float[] dy, float[] x, int rows, int cols, float[] w, double eps, float[] dw, float[] db) {
+    return normBackward(dy, x, rows, cols, w, eps, dw, db, true);
+  }
+
+  private static float[] normBackward(float[] dy, float[] x, int rows, int cols, float[] w, double eps, float[] dw, float[] db,
+      boolean centered) {
+    float[] dx = new float[x.length]; // (rows, cols)
+    double[] xhat = new double[cols];
+    for (int r = 0; r < rows; r++) {
+      int base = r * cols;
+      double mean = 0;
+      if (centered) {
+        for (int c = 0; c < cols; c++) {
+          mean += x[base + c];
+        }
+        mean /= cols;
+      }
+      double ss = 0;
+      for (int c = 0; c < cols; c++) {
+        double v = x[base + c] - mean;
+        ss += v * v;
+      }
+      double inv = 1.0 / Math.sqrt(ss / cols + eps);
+      double meanG = 0;
+      double meanGx = 0;
+      for (int c = 0; c < cols; c++) {
+        xhat[c] = (x[base + c] - mean) * inv;
+        double d = dy[base + c];
+        if (dw != null) {
+          dw[c] += (float) (d * xhat[c]);
+        }
+        if (db != null) {
+          db[c] += dy[base + c];
+        }
+        double g = d * w[c];
+        meanG += g;
+        meanGx += g * xhat[c];
+      }
+      meanG = centered ? meanG / cols : 0;
+      meanGx /= cols;
+      for (int c = 0; c < cols; c++) {
+        dx[base + c] = (float) (inv * ((double) dy[base + c] * w[c] - meanG - xhat[c] * meanGx));
+      }
+    }
+    return dx;
+  }
+
+  /**
+   * Backward of {@link #siluMulInPlace}: a = silu(g)·u with silu(g) = g·σ(g); dg = da·u·σ(g)·(1 + g·(1 − σ(g))),
+   * du = da·silu(g). gate, up: the forward's inputs (before it overwrote gate). Returns {dGate, dUp}.
+   */
+  public static float[][] siluMulBackward(float[] dAct, float[] gate, float[] up) {
+    float[] dg = new float[gate.length];
+    float[] du = new float[gate.length];
+    for (int i = 0; i < gate.length; i++) {
+      double g = gate[i];
+      double sig = 1.0 / (1.0 + Math.exp(-g));
+      dg[i] = (float) (dAct[i] * up[i] * sig * (1.0 + g * (1.0 - sig)));
+      du[i] = (float) (dAct[i] * g * sig);
+    }
+    return new float[][] {dg, du};
+  }
+
+  /** Backward of {@link #reluInPlace} in place: dy ← 0 where the forward's output y is 0. */
+  public static void reluBackwardInPlace(float[] dy, float[] y) {
+    for (int i = 0; i < dy.length; i++) {
+      if (!(y[i] > 0f)) {
+        dy[i] = 0f;
+      }
+    }
+  }
+
+  /**
+   * Backward of {@link #applyRope} in place: the transposed rotation (angle −θ), dx1 = dy1·cos + dy2·sin,
+   * dx2 = dy2·cos − dy1·sin. dx: (seqLen, numHeads·headDim).
+   */
+  public static void applyRopeBackward(float[] dx, int seqLen, int numHeads, int headDim, float[][] tables) {
+    float[] cos = tables[0];
+    float[] sin = tables[1];
+    int half = headDim / 2;
+    int width = numHeads * headDim;
+    for (int p = 0; p < seqLen; p++) {
+      for (int h = 0; h < numHeads; h++) {
+        int base = p * width + h * headDim;
+        int t = p * headDim;
+        for (int i = 0; i < half; i++) {
+          float d1 = dx[base + i];
+          float d2 = dx[base + i + half];
+          dx[base + i] = d1 * cos[t + i] + d2 * sin[t + i + half];
+          dx[base + i + half] = d2 * cos[t + i + half] - d1 * sin[t + i];
+        }
+      }
+    }
+  }
+
+  /**
+   * Backward of {@link #causalAttention}, recomputing each head's probabilities P (no (seqLen)² array is kept between
+   * heads): dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)); dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO, the last two
+   * summed over the query heads of a KV group. q, k (after RoPE), v: the forward's inputs. Returns {dq, dk, dv}.
+   */
+  public static float[][] causalAttentionBackward(float[] dOut, float[] q, float[] k, float[] v, int seqLen, int numHeads,
+      int numKvHeads, int headDim, float scale) {
+    int qWidth = numHeads * headDim;
+    int kvWidth = numKvHeads * headDim;
+    int group = numHeads / numKvHeads;
+    float[] dq = new float[q.length];
+    float[] dk = new float[k.length];
+    float[] dv = new float[v.length];
+    for (int g = 0; g < numKvHeads; g++) {
+      float[] kg = slice(k, seqLen, kvWidth, g * headDim, headDim); // (seqLen, headDim)
+      float[] vg = slice(v, seqLen, kvWidth, g * headDim, headDim);
+      float[] dkg = new float[seqLen * headDim];
+      float[] dvg = new float[seqLen * headDim];
+      for (int h = g * group; h < (g + 1) * group; h++) {
+        float[] qh = slice(q, seqLen, qWidth, h * headDim, headDim);
+        float[] doh = slice(dOut, seqLen, qWidth, h * headDim, headDim);
+        float[] p = Blas.matmulTransposed(qh, seqLen, headDim, kg, seqLen); // (seqLen, seqLen): scores, then P
+        for (int i = 0; i < seqLen; i++) {
+          softmaxRow(p, i * seqLen, i + 1, seqLen, scale);
+        }
+        float[] ds = Blas.matmulTransposed(doh, seqLen, headDim, vg, seqLen); // dP, then dS in place
+        for (int i = 0; i < seqLen; i++) {
+          int base = i * seqLen;
+          double dot = 0;
+          for (int j = 0; j <= i; j++) {
+            dot += (double) ds[base + j] * p[base + j];
+          }
+          for (int j = 0; j <= i; j++) {
+            ds[base + j] = (float) (p[base + j] * (ds[base + j] - dot));
+          }
+          Arrays.fill(ds, base + i + 1, base + seqLen, 0f);
+        }
+        float[] dqh = Blas.matmul(ds, seqLen, seqLen, kg, headDim);
+        for (int r = 0; r < seqLen; r++) {
+          for (int c = 0; c < headDim; c++) {
+            dq[r * qWidth + h * headDim + c] = dqh[r * headDim + c] * scale;
+          }
+        }
+        Blas.addTransposedProduct(dkg, scale, ds, seqLen, seqLen, qh, headDim);
+        Blas.addTransposedProduct(dvg, 1f, p, seqLen, seqLen, doh, headDim);
+      }
+      for (int r = 0; r < seqLen; r++) {
+        System.arraycopy(dkg, r * headDim, dk, r * kvWidth + g * headDim, headDim);
+        System.arraycopy(dvg, r * headDim, dv, r * kvWidth + g * headDim, headDim);
+      }
+    }
+    return new float[][] {dq, dk, dv};
+  }
 }

@@ -52,32 +52,80 @@ public final class OptBlock extends DecoderBlock {
   }
 
   @Override
-  public float[] forward(float[] hidden, int seqLen, InputObserver observer) {
+  public float[] forward(float[] hidden, int seqLen, InputObserver observer, Tape tape) {
     boolean before = spec.layerNormBefore();
+    keep(tape, "hidden", hidden);
     float[] x = before ? norm("self_attn_layer_norm", hidden, seqLen) : hidden;
     observe(observer, "attn_in", x, seqLen);
+    keep(tape, "x", x);
     float[] qs = q.apply(x, seqLen);
     float[] ks = k.apply(x, seqLen);
     float[] vs = v.apply(x, seqLen);
+    keep(tape, "q", qs);
+    keep(tape, "k", ks);
+    keep(tape, "v", vs);
     float scale = (float) Math.pow(spec.headDim(), -0.5);
     float[] attn = Ops.causalAttention(qs, ks, vs, seqLen, spec.numHeads(), spec.numKvHeads(), spec.headDim(), scale);
     observe(observer, "attn_out", attn, seqLen);
+    keep(tape, "attn", attn);
     float[] h = out.apply(attn, seqLen);
     Ops.addInPlace(h, hidden);
     if (!before) {
+      keep(tape, "attnSum", h); // the post-LN input
       h = norm("self_attn_layer_norm", h, seqLen);
     }
+    keep(tape, "h", h);
     float[] y = before ? norm("final_layer_norm", h, seqLen) : h;
     observe(observer, "mlp_in", y, seqLen);
+    keep(tape, "y", y);
     float[] f = fc1.apply(y, seqLen); // (seqLen, ffnDim)
     Ops.reluInPlace(f);
     observe(observer, "mlp_act", f, seqLen);
+    keep(tape, "act", f);
     float[] result = fc2.apply(f, seqLen);
     Ops.addInPlace(result, h);
     if (!before) {
+      keep(tape, "mlpSum", result);
       result = norm("final_layer_norm", result, seqLen);
     }
     return result;
+  }
+
+  @Override
+  public float[] backward(Tape tape, float[] dOut, int seqLen, Map<String, float[]> gradients) {
+    boolean before = spec.layerNormBefore();
+    int d = spec.hiddenSize();
+    int ffn = spec.intermediateSize();
+    // d(fc2(act) + h), before the post-LN final_layer_norm if any
+    float[] dr = before ? dOut : normBackward("final_layer_norm", dOut, tape.get("mlpSum"), seqLen, gradients);
+    float[] act = tape.get("act");
+    float[] dAct = new float[seqLen * ffn]; // (seqLen, ffnDim)
+    linearBackward(fc2, "fc2", dr, act, seqLen, dAct, gradients);
+    Ops.reluBackwardInPlace(dAct, act);
+    float[] dy = new float[seqLen * d];
+    linearBackward(fc1, "fc1", dAct, tape.get("y"), seqLen, dy, gradients);
+    float[] dh = before ? normBackward("final_layer_norm", dy, tape.get("h"), seqLen, gradients) : dy; // through the MLP input
+    Ops.addInPlace(dh, dr); // residual
+    // d(out_proj(attn) + hidden), before the post-LN self_attn_layer_norm if any
+    float[] dSum = before ? dh : normBackward("self_attn_layer_norm", dh, tape.get("attnSum"), seqLen, gradients);
+    float[] dAttn = new float[seqLen * d];
+    linearBackward(out, "self_attn.out_proj", dSum, tape.get("attn"), seqLen, dAttn, gradients);
+    float scale = (float) Math.pow(spec.headDim(), -0.5);
+    float[][] dqkv = Ops.causalAttentionBackward(dAttn, tape.get("q"), tape.get("k"), tape.get("v"), seqLen, spec.numHeads(),
+        spec.numKvHeads(), spec.headDim(), scale);
+    float[] x = tape.get("x");
+    float[] dx = new float[seqLen * d];
+    linearBackward(q, "self_attn.q_proj", dqkv[0], x, seqLen, dx, gradients);
+    linearBackward(k, "self_attn.k_proj", dqkv[1], x, seqLen, dx, gradients);
+    linearBackward(v, "self_attn.v_proj", dqkv[2], x, seqLen, dx, gradients);
+    float[] dIn = before ? normBackward("self_attn_layer_norm", dx, tape.get("hidden"), seqLen, gradients) : dx;
+    Ops.addInPlace(dIn, dSum); // residual
+    return dIn;
+  }
+
+  private float[] normBackward(String name, float[] dy, float[] input, int seqLen, Map<String, float[]> gradients) {
+    return Ops.layerNormBackward(dy, input, seqLen, spec.hiddenSize(), tensor(name + ".weight").data(), spec.normEps(),
+        gradients.get(name + ".weight"), gradients.get(name + ".bias"));
   }
 
   @Override
