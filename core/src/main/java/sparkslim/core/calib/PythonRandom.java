@@ -135,6 +135,19 @@ public final class PythonRandom {
     return r;
   }
 
+  /**
+   * Like Python's {@code shuffle(x)} (CPython 3.11): for i from len − 1 down to 1, swap x[i] with x[randbelow(i + 1)].
+   * The same seed gives the same order as {@code random.Random(seed).shuffle(x)}.
+   */
+  public void shuffle(int[] x) {
+    for (int i = x.length - 1; i >= 1; i--) {
+      int j = (int) randbelow(i + 1L);
+      int t = x[i];
+      x[i] = x[j];
+      x[j] = t;
+    }
+  }
+
   /** Like Python's {@code randint(a, b)}: a uniform value in {@code [a, b]}, both ends included. */
   public long randint(long a, long b) {
     if (b < a) {
