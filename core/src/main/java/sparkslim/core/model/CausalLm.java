@@ -209,6 +209,15 @@ public final class CausalLm implements Serializable {
    * seqLen·hiddenSize floats per block instead of the whole tape).
    */
   public double backward(int[] tokens, Map<String, float[]> gradients, boolean recompute) {
+    return backward(tokens, gradients, recompute, null);
+  }
+
+  /**
+   * As {@link #backward(int[], Map, boolean)}, as a training forward when {@code dropoutSeed} is given (LoRA dropout on,
+   * its masks drawn from the seed and the block index). A LoRA adapter's gradients go to
+   * {@code <block prefix><linear>.lora_A.weight} and {@code .lora_B.weight}.
+   */
+  public double backward(int[] tokens, Map<String, float[]> gradients, boolean recompute, Long dropoutSeed) {
     int n = tokens.length;
     if (n < 2) {
       throw new IllegalArgumentException("A window needs at least 2 tokens for a next-token loss, found " + n);
@@ -221,8 +230,8 @@ public final class CausalLm implements Serializable {
     float[] h = embed(tokens); // (n, hiddenSize)
     for (int i = 0; i < blocks.size(); i++) {
       inputs[i] = h;
-      tapes[i] = recompute ? null : new DecoderBlock.Tape();
-      h = blocks.get(i).forward(h, n, null, tapes[i]);
+      tapes[i] = recompute ? null : new DecoderBlock.Tape(blockSeed(dropoutSeed, i));
+      h = blocks.get(i).forward(h, n, null, recompute ? new DecoderBlock.Tape(blockSeed(dropoutSeed, i), false) : tapes[i]);
     }
     float[] normed = h; // the final norm's output (n, hiddenSize)
     if (llama) {
@@ -271,12 +280,17 @@ public final class CausalLm implements Serializable {
       DecoderBlock block = blocks.get(i);
       DecoderBlock.Tape tape = tapes[i];
       if (tape == null) {
-        tape = new DecoderBlock.Tape();
+        tape = new DecoderBlock.Tape(blockSeed(dropoutSeed, i));
         block.forward(inputs[i], n, null, tape);
       }
       Map<String, float[]> blockGradients = new java.util.HashMap<>();
       String prefix = spec.blockPrefix(i);
-      for (String name : spec.blockTensorShapes().keySet()) {
+      List<String> names = new java.util.ArrayList<>(spec.blockTensorShapes().keySet());
+      for (String linear : block.adapters().keySet()) {
+        names.add(linear + ".lora_A.weight");
+        names.add(linear + ".lora_B.weight");
+      }
+      for (String name : names) {
         float[] g = gradients.get(prefix + name);
         if (g != null) {
           blockGradients.put(name, g);
@@ -288,6 +302,10 @@ public final class CausalLm implements Serializable {
     }
     embedBackward(tokens, dh, gradients);
     return loss;
+  }
+
+  private static Long blockSeed(Long seed, int block) {
+    return seed == null ? null : seed * 31 + block;
   }
 
   /** Backward of {@link #embed}: dh (n, hiddenSize) into the token rows (and OPT's position rows and project_in). */

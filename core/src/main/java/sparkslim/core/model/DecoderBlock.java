@@ -177,12 +177,51 @@ public abstract class DecoderBlock implements Serializable {
    */
   public abstract float[] backward(Tape tape, float[] dOut, int seqLen, Map<String, float[]> gradients);
 
-  /** The activations of one block's forward pass on one window, kept for its backward pass. */
+  /**
+   * The activations of one block's forward pass on one window, kept for its backward pass. A tape made with a dropout
+   * seed makes the forward a training forward (LoRA dropout on); one without runs it as inference.
+   */
   public static final class Tape {
     private final Map<String, float[]> saved = new java.util.HashMap<>();
+    private final Map<String, java.util.BitSet> masks = new java.util.HashMap<>();
+    private final Long dropoutSeed;
+    private final boolean keeps;
+
+    public Tape() {
+      this(null);
+    }
+
+    public Tape(Long dropoutSeed) {
+      this(dropoutSeed, true);
+    }
+
+    /**
+     * @param keeps false for a training forward that keeps nothing (the first pass of activation checkpointing, whose
+     *     dropout masks the recomputed forward draws again)
+     */
+    public Tape(Long dropoutSeed, boolean keeps) {
+      this.dropoutSeed = dropoutSeed;
+      this.keeps = keeps;
+    }
+
+    Long dropoutSeed() {
+      return dropoutSeed;
+    }
+
+    void putMask(String name, java.util.BitSet mask) {
+      if (keeps) {
+        masks.put(name, mask);
+      }
+    }
+
+    java.util.BitSet mask(String name) {
+      return masks.get(name);
+    }
 
     void put(String name, float[] x) {
-      saved.put(name, x);
+      if (keeps) {
+        saved.put(name, x);
+      }
     }
 
     float[] get(String name) {
@@ -209,10 +248,46 @@ public abstract class DecoderBlock implements Serializable {
     }
   }
 
-  /** Backward of {@link #linear}'s product, with its weight and bias gradients taken from {@code gradients}. */
-  protected static void linearBackward(Linear linear, String name, float[] dy, float[] x, int rows, float[] dx,
-      Map<String, float[]> gradients) {
+  /** The linear {@code name}'s product x·Wᵀ + b, plus its LoRA adapter's when it has one. */
+  protected float[] apply(Linear linear, String name, float[] x, int rows, Tape tape) {
+    float[] y = linear.apply(x, rows);
+    LoraAdapter adapter = adapters.get(name);
+    if (adapter != null) {
+      adapter.forward(x, rows, y, tape, name);
+    }
+    return y;
+  }
+
+  /**
+   * Backward of {@link #apply}: the weight and bias gradients, and the adapter's ({@code name.lora_A.weight},
+   * {@code name.lora_B.weight}), taken from {@code gradients}; dx accumulated.
+   */
+  protected void linearBackward(Linear linear, String name, float[] dy, float[] x, int rows, float[] dx, Map<String, float[]> gradients,
+      Tape tape) {
     linear.backward(dy, x, rows, dx, gradients.get(name + ".weight"), gradients.get(name + ".bias"));
+    LoraAdapter adapter = adapters.get(name);
+    if (adapter != null) {
+      adapter.backward(dy, rows, tape, name, dx, gradients.get(name + ".lora_A.weight"), gradients.get(name + ".lora_B.weight"));
+    }
+  }
+
+  private Map<String, LoraAdapter> adapters = Map.of(); // by linear name (relative to the block prefix)
+
+  /** The same block with LoRA adapters on some of its linears (names as {@link #linearNames}); the weights are shared. */
+  public DecoderBlock withAdapters(Map<String, LoraAdapter> adapters) {
+    for (String name : adapters.keySet()) {
+      if (!linearNames().contains(name)) {
+        throw new IllegalArgumentException("No linear '" + name + "' in a block of " + spec.architecture() + ": " + linearNames());
+      }
+    }
+    DecoderBlock copy = of(spec, tensors, halves, quantized);
+    copy.adapters = Map.copyOf(adapters);
+    return copy;
+  }
+
+  /** The LoRA adapters, by linear name (empty without). */
+  public Map<String, LoraAdapter> adapters() {
+    return adapters;
   }
 
   /** A block of the same architecture with some tensors replaced (e.g. pruned weights); names relative to the block prefix. */

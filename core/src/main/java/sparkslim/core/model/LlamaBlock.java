@@ -66,9 +66,9 @@ public final class LlamaBlock extends DecoderBlock {
     float[] x = Ops.rmsNorm(hidden, seqLen, d, tensor("input_layernorm.weight").data(), spec.normEps());
     observe(observer, "attn_in", x, seqLen);
     keep(tape, "x", x);
-    float[] qs = q.apply(x, seqLen); // (seqLen, numHeads·headDim)
-    float[] ks = k.apply(x, seqLen); // (seqLen, numKvHeads·headDim)
-    float[] vs = v.apply(x, seqLen);
+    float[] qs = apply(q, "self_attn.q_proj", x, seqLen, tape); // (seqLen, numHeads·headDim)
+    float[] ks = apply(k, "self_attn.k_proj", x, seqLen, tape); // (seqLen, numKvHeads·headDim)
+    float[] vs = apply(v, "self_attn.v_proj", x, seqLen, tape);
     float[][] tables = rope(seqLen);
     Ops.applyRope(qs, seqLen, spec.numHeads(), spec.headDim(), tables);
     Ops.applyRope(ks, seqLen, spec.numKvHeads(), spec.headDim(), tables);
@@ -79,14 +79,14 @@ public final class LlamaBlock extends DecoderBlock {
     float[] attn = Ops.causalAttention(qs, ks, vs, seqLen, spec.numHeads(), spec.numKvHeads(), spec.headDim(), scale);
     observe(observer, "attn_out", attn, seqLen);
     keep(tape, "attn", attn);
-    float[] h = o.apply(attn, seqLen);
+    float[] h = apply(o, "self_attn.o_proj", attn, seqLen, tape);
     Ops.addInPlace(h, hidden);
     keep(tape, "h", h);
     float[] y = Ops.rmsNorm(h, seqLen, d, tensor("post_attention_layernorm.weight").data(), spec.normEps());
     observe(observer, "mlp_in", y, seqLen);
     keep(tape, "y", y);
-    float[] g = gate.apply(y, seqLen); // (seqLen, intermediateSize)
-    float[] u = up.apply(y, seqLen);
+    float[] g = apply(gate, "mlp.gate_proj", y, seqLen, tape); // (seqLen, intermediateSize)
+    float[] u = apply(up, "mlp.up_proj", y, seqLen, tape);
     if (tape != null) {
       tape.put("gate", g.clone()); // the product overwrites g
       tape.put("up", u);
@@ -94,7 +94,7 @@ public final class LlamaBlock extends DecoderBlock {
     Ops.siluMulInPlace(g, u);
     observe(observer, "mlp_act", g, seqLen);
     keep(tape, "act", g);
-    float[] out = down.apply(g, seqLen);
+    float[] out = apply(down, "mlp.down_proj", g, seqLen, tape);
     Ops.addInPlace(out, h);
     return out;
   }
@@ -105,18 +105,18 @@ public final class LlamaBlock extends DecoderBlock {
     int f = spec.intermediateSize();
     // out = down(act) + h
     float[] dAct = new float[seqLen * f]; // (seqLen, intermediateSize)
-    linearBackward(down, "mlp.down_proj", dOut, tape.get("act"), seqLen, dAct, gradients);
+    linearBackward(down, "mlp.down_proj", dOut, tape.get("act"), seqLen, dAct, gradients, tape);
     float[][] dGateUp = Ops.siluMulBackward(dAct, tape.get("gate"), tape.get("up"));
     float[] y = tape.get("y");
     float[] dy = new float[seqLen * d]; // (seqLen, hiddenSize)
-    linearBackward(gate, "mlp.gate_proj", dGateUp[0], y, seqLen, dy, gradients);
-    linearBackward(up, "mlp.up_proj", dGateUp[1], y, seqLen, dy, gradients);
+    linearBackward(gate, "mlp.gate_proj", dGateUp[0], y, seqLen, dy, gradients, tape);
+    linearBackward(up, "mlp.up_proj", dGateUp[1], y, seqLen, dy, gradients, tape);
     float[] dh = Ops.rmsNormBackward(dy, tape.get("h"), seqLen, d, tensor("post_attention_layernorm.weight").data(), spec.normEps(),
         gradients.get("post_attention_layernorm.weight"));
     Ops.addInPlace(dh, dOut); // residual
     // h = o(attn) + hidden
     float[] dAttn = new float[seqLen * spec.numHeads() * spec.headDim()];
-    linearBackward(o, "self_attn.o_proj", dh, tape.get("attn"), seqLen, dAttn, gradients);
+    linearBackward(o, "self_attn.o_proj", dh, tape.get("attn"), seqLen, dAttn, gradients, tape);
     float scale = (float) Math.pow(spec.headDim(), -0.5);
     float[][] dqkv = Ops.causalAttentionBackward(dAttn, tape.get("q"), tape.get("k"), tape.get("v"), seqLen, spec.numHeads(),
         spec.numKvHeads(), spec.headDim(), scale);
@@ -125,9 +125,9 @@ public final class LlamaBlock extends DecoderBlock {
     Ops.applyRopeBackward(dqkv[1], seqLen, spec.numKvHeads(), spec.headDim(), tables);
     float[] x = tape.get("x");
     float[] dx = new float[seqLen * d];
-    linearBackward(q, "self_attn.q_proj", dqkv[0], x, seqLen, dx, gradients);
-    linearBackward(k, "self_attn.k_proj", dqkv[1], x, seqLen, dx, gradients);
-    linearBackward(v, "self_attn.v_proj", dqkv[2], x, seqLen, dx, gradients);
+    linearBackward(q, "self_attn.q_proj", dqkv[0], x, seqLen, dx, gradients, tape);
+    linearBackward(k, "self_attn.k_proj", dqkv[1], x, seqLen, dx, gradients, tape);
+    linearBackward(v, "self_attn.v_proj", dqkv[2], x, seqLen, dx, gradients, tape);
     float[] dIn = Ops.rmsNormBackward(dx, tape.get("hidden"), seqLen, d, tensor("input_layernorm.weight").data(), spec.normEps(),
         gradients.get("input_layernorm.weight"));
     Ops.addInPlace(dIn, dh); // residual

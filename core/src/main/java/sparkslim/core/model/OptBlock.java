@@ -58,9 +58,9 @@ public final class OptBlock extends DecoderBlock {
     float[] x = before ? norm("self_attn_layer_norm", hidden, seqLen) : hidden;
     observe(observer, "attn_in", x, seqLen);
     keep(tape, "x", x);
-    float[] qs = q.apply(x, seqLen);
-    float[] ks = k.apply(x, seqLen);
-    float[] vs = v.apply(x, seqLen);
+    float[] qs = apply(q, "self_attn.q_proj", x, seqLen, tape);
+    float[] ks = apply(k, "self_attn.k_proj", x, seqLen, tape);
+    float[] vs = apply(v, "self_attn.v_proj", x, seqLen, tape);
     keep(tape, "q", qs);
     keep(tape, "k", ks);
     keep(tape, "v", vs);
@@ -68,7 +68,7 @@ public final class OptBlock extends DecoderBlock {
     float[] attn = Ops.causalAttention(qs, ks, vs, seqLen, spec.numHeads(), spec.numKvHeads(), spec.headDim(), scale);
     observe(observer, "attn_out", attn, seqLen);
     keep(tape, "attn", attn);
-    float[] h = out.apply(attn, seqLen);
+    float[] h = apply(out, "self_attn.out_proj", attn, seqLen, tape);
     Ops.addInPlace(h, hidden);
     if (!before) {
       keep(tape, "attnSum", h); // the post-LN input
@@ -78,11 +78,11 @@ public final class OptBlock extends DecoderBlock {
     float[] y = before ? norm("final_layer_norm", h, seqLen) : h;
     observe(observer, "mlp_in", y, seqLen);
     keep(tape, "y", y);
-    float[] f = fc1.apply(y, seqLen); // (seqLen, ffnDim)
+    float[] f = apply(fc1, "fc1", y, seqLen, tape); // (seqLen, ffnDim)
     Ops.reluInPlace(f);
     observe(observer, "mlp_act", f, seqLen);
     keep(tape, "act", f);
-    float[] result = fc2.apply(f, seqLen);
+    float[] result = apply(fc2, "fc2", f, seqLen, tape);
     Ops.addInPlace(result, h);
     if (!before) {
       keep(tape, "mlpSum", result);
@@ -100,24 +100,24 @@ public final class OptBlock extends DecoderBlock {
     float[] dr = before ? dOut : normBackward("final_layer_norm", dOut, tape.get("mlpSum"), seqLen, gradients);
     float[] act = tape.get("act");
     float[] dAct = new float[seqLen * ffn]; // (seqLen, ffnDim)
-    linearBackward(fc2, "fc2", dr, act, seqLen, dAct, gradients);
+    linearBackward(fc2, "fc2", dr, act, seqLen, dAct, gradients, tape);
     Ops.reluBackwardInPlace(dAct, act);
     float[] dy = new float[seqLen * d];
-    linearBackward(fc1, "fc1", dAct, tape.get("y"), seqLen, dy, gradients);
+    linearBackward(fc1, "fc1", dAct, tape.get("y"), seqLen, dy, gradients, tape);
     float[] dh = before ? normBackward("final_layer_norm", dy, tape.get("h"), seqLen, gradients) : dy; // through the MLP input
     Ops.addInPlace(dh, dr); // residual
     // d(out_proj(attn) + hidden), before the post-LN self_attn_layer_norm if any
     float[] dSum = before ? dh : normBackward("self_attn_layer_norm", dh, tape.get("attnSum"), seqLen, gradients);
     float[] dAttn = new float[seqLen * d];
-    linearBackward(out, "self_attn.out_proj", dSum, tape.get("attn"), seqLen, dAttn, gradients);
+    linearBackward(out, "self_attn.out_proj", dSum, tape.get("attn"), seqLen, dAttn, gradients, tape);
     float scale = (float) Math.pow(spec.headDim(), -0.5);
     float[][] dqkv = Ops.causalAttentionBackward(dAttn, tape.get("q"), tape.get("k"), tape.get("v"), seqLen, spec.numHeads(),
         spec.numKvHeads(), spec.headDim(), scale);
     float[] x = tape.get("x");
     float[] dx = new float[seqLen * d];
-    linearBackward(q, "self_attn.q_proj", dqkv[0], x, seqLen, dx, gradients);
-    linearBackward(k, "self_attn.k_proj", dqkv[1], x, seqLen, dx, gradients);
-    linearBackward(v, "self_attn.v_proj", dqkv[2], x, seqLen, dx, gradients);
+    linearBackward(q, "self_attn.q_proj", dqkv[0], x, seqLen, dx, gradients, tape);
+    linearBackward(k, "self_attn.k_proj", dqkv[1], x, seqLen, dx, gradients, tape);
+    linearBackward(v, "self_attn.v_proj", dqkv[2], x, seqLen, dx, gradients, tape);
     float[] dIn = before ? normBackward("self_attn_layer_norm", dx, tape.get("hidden"), seqLen, gradients) : dx;
     Ops.addInPlace(dIn, dSum); // residual
     return dIn;
