@@ -250,6 +250,14 @@ public abstract class DecoderBlock implements Serializable {
 
   /** The linear {@code name}'s product x·Wᵀ + b, plus its LoRA adapter's when it has one. */
   protected float[] apply(Linear linear, String name, float[] x, int rows, Tape tape) {
+    if (fakeQuant != null) { // QAT: the forward sees W̃, the backward passes its gradient to W
+      float[] wq = fakeQuant.apply(linear.weight().data(), linear.outFeatures(), linear.inFeatures(),
+          tape == null ? null : tape.dropoutSeed(), name);
+      if (tape != null) {
+        tape.put(name + ".qat.w", wq);
+      }
+      linear = linear.withWeight(wq);
+    }
     float[] y = linear.apply(x, rows);
     LoraAdapter adapter = adapters.get(name);
     if (adapter != null) {
@@ -264,6 +272,9 @@ public abstract class DecoderBlock implements Serializable {
    */
   protected void linearBackward(Linear linear, String name, float[] dy, float[] x, int rows, float[] dx, Map<String, float[]> gradients,
       Tape tape) {
+    if (fakeQuant != null) {
+      linear = linear.withWeight(tape.get(name + ".qat.w"));
+    }
     linear.backward(dy, x, rows, dx, gradients.get(name + ".weight"), gradients.get(name + ".bias"));
     LoraAdapter adapter = adapters.get(name);
     if (adapter != null) {
@@ -272,6 +283,19 @@ public abstract class DecoderBlock implements Serializable {
   }
 
   private Map<String, LoraAdapter> adapters = Map.of(); // by linear name (relative to the block prefix)
+  private sparkslim.core.quant.FakeQuant fakeQuant; // QAT: every linear fake-quantized, or null
+
+  /**
+   * The same block with every linear fake-quantized in its forward ({@link sparkslim.core.quant.FakeQuant}: the grids
+   * recomputed from the current weights at each forward, straight-through gradients; Quant-Noise in a training
+   * forward, drawn from the tape's seed). The weights are shared; adapters are kept.
+   */
+  public DecoderBlock withFakeQuant(sparkslim.core.quant.FakeQuant fakeQuant) {
+    DecoderBlock copy = of(spec, tensors, halves, quantized);
+    copy.adapters = adapters;
+    copy.fakeQuant = fakeQuant;
+    return copy;
+  }
 
   /** The same block with LoRA adapters on some of its linears (names as {@link #linearNames}); the weights are shared. */
   public DecoderBlock withAdapters(Map<String, LoraAdapter> adapters) {
@@ -282,6 +306,7 @@ public abstract class DecoderBlock implements Serializable {
     }
     DecoderBlock copy = of(spec, tensors, halves, quantized);
     copy.adapters = Map.copyOf(adapters);
+    copy.fakeQuant = fakeQuant;
     return copy;
   }
 

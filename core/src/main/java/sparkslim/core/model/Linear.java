@@ -41,6 +41,12 @@ public final class Linear implements Serializable {
     this.bias = bias == null ? null : bias.data();
   }
 
+  /** The same bias with fp32 weights {@code w} (outFeatures, inFeatures) instead (a fake-quantized forward's). */
+  public Linear withWeight(float[] w) {
+    Linear l = new Linear(new Tensor(new long[] {outFeatures(), inFeatures()}, w), null);
+    return bias == null ? l : new Linear(l.weight, new Tensor(new long[] {bias.length}, bias));
+  }
+
   /** A linear held 16-bit when {@code half} is given, else in fp32 from {@code weight}. */
   public static Linear of(Tensor weight, HalfTensor half, Tensor bias) {
     return half != null ? new Linear(half, bias) : new Linear(weight, bias);
