@@ -184,19 +184,22 @@ public final class CausalLm implements Serializable {
     double total = 0;
     int n = tokens.length;
     for (int p = 0; p < n - 1; p++) {
-      int base = p * vocab;
-      float max = Float.NEGATIVE_INFINITY;
-      for (int j = 0; j < vocab; j++) {
-        max = Math.max(max, logits[base + j]);
-      }
-      double sum = 0;
-      for (int j = 0; j < vocab; j++) {
-        sum += Math.exp(logits[base + j] - max);
-      }
-      double logZ = max + Math.log(sum);
-      total += logZ - logits[base + tokens[p + 1]];
+      total += logSumExp(logits, p * vocab, vocab) - logits[p * vocab + tokens[p + 1]];
     }
     return total / (n - 1);
+  }
+
+  /** log Σ_j exp(logits[base + j]) over one row of {@code vocab}, shifted by the row's maximum, summed in fp64. */
+  private static double logSumExp(float[] logits, int base, int vocab) {
+    float max = Float.NEGATIVE_INFINITY;
+    for (int j = 0; j < vocab; j++) {
+      max = Math.max(max, logits[base + j]);
+    }
+    double sum = 0;
+    for (int j = 0; j < vocab; j++) {
+      sum += Math.exp(logits[base + j] - max);
+    }
+    return max + Math.log(sum);
   }
 
   /**
@@ -245,15 +248,7 @@ public final class CausalLm implements Serializable {
     double loss = 0;
     for (int p = 0; p < n - 1; p++) {
       int base = p * vocab;
-      float max = Float.NEGATIVE_INFINITY;
-      for (int j = 0; j < vocab; j++) {
-        max = Math.max(max, logits[base + j]);
-      }
-      double sum = 0;
-      for (int j = 0; j < vocab; j++) {
-        sum += Math.exp(logits[base + j] - max);
-      }
-      double logZ = max + Math.log(sum);
+      double logZ = logSumExp(logits, base, vocab);
       int target = tokens[p + 1];
       loss += logZ - logits[base + target];
       for (int j = 0; j < vocab; j++) {

@@ -176,6 +176,14 @@ public final class Ops {
 
   /** Applies RoPE in place: x ← x·cos + rotate_half(x)·sin, for x of shape (seqLen, numHeads·headDim). */
   public static void applyRope(float[] x, int seqLen, int numHeads, int headDim, float[][] tables) {
+    rotate(x, seqLen, numHeads, headDim, tables, 1f);
+  }
+
+  /**
+   * The RoPE rotation by angle sign·θ in place: x1 ← x1·cos − x2·sign·sin, x2 ← x2·cos + x1·sign·sin (sign 1: the
+   * forward, exactly; sign −1: its transpose, the backward).
+   */
+  private static void rotate(float[] x, int seqLen, int numHeads, int headDim, float[][] tables, float sign) {
     float[] cos = tables[0];
     float[] sin = tables[1];
     int half = headDim / 2;
@@ -187,8 +195,8 @@ public final class Ops {
         for (int i = 0; i < half; i++) {
           float x1 = x[base + i];
           float x2 = x[base + i + half];
-          x[base + i] = x1 * cos[t + i] - x2 * sin[t + i];
-          x[base + i + half] = x2 * cos[t + i + half] + x1 * sin[t + i + half];
+          x[base + i] = x1 * cos[t + i] - x2 * (sign * sin[t + i]);
+          x[base + i + half] = x2 * cos[t + i + half] + x1 * (sign * sin[t + i + half]);
         }
       }
     }
@@ -387,22 +395,7 @@ public final class Ops {
    * dx2 = dy2·cos − dy1·sin. dx: (seqLen, numHeads·headDim).
    */
   public static void applyRopeBackward(float[] dx, int seqLen, int numHeads, int headDim, float[][] tables) {
-    float[] cos = tables[0];
-    float[] sin = tables[1];
-    int half = headDim / 2;
-    int width = numHeads * headDim;
-    for (int p = 0; p < seqLen; p++) {
-      for (int h = 0; h < numHeads; h++) {
-        int base = p * width + h * headDim;
-        int t = p * headDim;
-        for (int i = 0; i < half; i++) {
-          float d1 = dx[base + i];
-          float d2 = dx[base + i + half];
-          dx[base + i] = d1 * cos[t + i] + d2 * sin[t + i + half];
-          dx[base + i + half] = d2 * cos[t + i + half] - d1 * sin[t + i];
-        }
-      }
-    }
+    rotate(dx, seqLen, numHeads, headDim, tables, -1f);
   }
 
   /**
