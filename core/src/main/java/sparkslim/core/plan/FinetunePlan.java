@@ -1,0 +1,64 @@
+package sparkslim.core.plan;
+
+import java.util.Arrays;
+import sparkslim.core.SparkslimException;
+import sparkslim.core.config.Config;
+import sparkslim.core.config.ConfigKey;
+import sparkslim.core.model.ModelSpec;
+
+/**
+ * The plan of {@code sparkslim finetune}: every setting parsed and checked by {@link #of}, then against the student's
+ * config.json by {@link #check} and against the teacher's by {@link #checkTeacher}, all before Spark starts. QAT needs
+ * the scheme it trains for ({@code quantization.method=rtn} and its bits, group size and symmetry: the export rounds
+ * the trained weights on the grids the forward used); the other methods take no quantization settings.
+ */
+public record FinetunePlan(ModelSettings model, OutputSettings output, FinetuneSettings finetune, QuantizationSettings quantization,
+                           EvalSettings eval, SparkSettings spark) {
+  public static FinetunePlan of(Config c) {
+    FinetuneSettings finetune = FinetuneSettings.of(c);
+    QuantizationSettings quantization = QuantizationSettings.of(c);
+    String method = ConfigKey.QUANTIZATION_METHOD.key();
+    if (finetune.method() == FinetuneSettings.Method.QAT) {
+      if (quantization.method() != QuantizationSettings.Method.RTN) {
+        throw new SparkslimException("'" + ConfigKey.FINETUNE_METHOD.key() + "' is qat but '" + method + "' is "
+            + quantization.method().configName() + ": QAT trains for a quantization scheme, set --" + method
+            + "=rtn and the scheme (--quantization.bits, --quantization.group-size, --quantization.symmetric)");
+      }
+    } else if (quantization.method() != QuantizationSettings.Method.NONE) {
+      throw new SparkslimException("'" + method + "' is " + quantization.method().configName() + " with '" + ConfigKey.FINETUNE_METHOD.key()
+          + "' " + finetune.method().configName() + ": only qat trains for a quantization scheme (or run sparkslim quantize on the result)");
+    }
+    return new FinetunePlan(ModelSettings.of(c), OutputSettings.of(c), finetune, quantization, EvalSettings.of(c, false), SparkSettings.of(c));
+  }
+
+  /** Checks against the student's config.json ({@code source}). */
+  public FinetunePlan check(ModelSpec spec, String source) {
+    finetune.check(spec, source);
+    if (finetune.method() == FinetuneSettings.Method.QAT) {
+      quantization.check(spec, source);
+    }
+    eval.check(spec, source);
+    output.check(spec, source);
+    return this;
+  }
+
+  /**
+   * A teacher must share the student's vocabulary and tokenizer (the KL compares next-token distributions position by
+   * position): the same vocab_size and the same tokenizer.json bytes.
+   */
+  public void checkTeacher(ModelSpec student, byte[] studentTokenizer, ModelSpec teacher, byte[] teacherTokenizer, String teacherSource) {
+    String key = ConfigKey.FINETUNE_TEACHER_PATH.key();
+    if (teacher.vocabSize() != student.vocabSize()) {
+      throw new SparkslimException("'" + key + "' = " + teacherSource + " has vocab_size=" + teacher.vocabSize() + " but the student has "
+          + student.vocabSize() + ": distillation needs the same vocabulary");
+    }
+    if (!Arrays.equals(studentTokenizer, teacherTokenizer)) {
+      throw new SparkslimException("'" + key + "' = " + teacherSource + " has a tokenizer.json that differs from the student's:"
+          + " distillation needs the same tokenizer");
+    }
+    if (finetune.seqlen() > teacher.maxPositionEmbeddings()) {
+      throw new SparkslimException("'" + ConfigKey.FINETUNE_SEQLEN.key() + "' is set to " + finetune.seqlen() + " but the teacher "
+          + teacherSource + " has max_position_embeddings=" + teacher.maxPositionEmbeddings());
+    }
+  }
+}
