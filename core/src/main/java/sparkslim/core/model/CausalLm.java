@@ -221,6 +221,17 @@ public final class CausalLm implements Serializable {
    * {@code <block prefix><linear>.lora_A.weight} and {@code .lora_B.weight}.
    */
   public double backward(int[] tokens, Map<String, float[]> gradients, boolean recompute, Long dropoutSeed) {
+    return backward(tokens, gradients, recompute, dropoutSeed, null);
+  }
+
+  /** Positions per chunk of the head and its loss in {@link #backward}. */
+  static final int LOSS_CHUNK = 128;
+
+  /**
+   * As {@link #backward(int[], Map, boolean, Long)} with the loss of {@code distillation} instead of the plain NLL when
+   * given: per position τ²·KL(p_t^τ ‖ p_s^τ) + w_ce·NLL, the teacher's logits computed a chunk of positions at a time.
+   */
+  public double backward(int[] tokens, Map<String, float[]> gradients, boolean recompute, Long dropoutSeed, Distillation distillation) {
     int n = tokens.length;
     if (n < 2) {
       throw new IllegalArgumentException("A window needs at least 2 tokens for a next-token loss, found " + n);
@@ -244,22 +255,26 @@ public final class CausalLm implements Serializable {
           globals.get("model.decoder.final_layer_norm.bias").data(), spec.normEps());
     }
     float[] last = projectOut != null ? projectOut.apply(normed, n) : normed; // (n, wordEmbedProjDim)
-    float[] logits = head.apply(last, n); // (n, vocabSize), then d(NLL)/d(logits)
-    double loss = 0;
-    for (int p = 0; p < n - 1; p++) {
-      int base = p * vocab;
-      double logZ = logSumExp(logits, base, vocab);
-      int target = tokens[p + 1];
-      loss += logZ - logits[base + target];
-      for (int j = 0; j < vocab; j++) {
-        logits[base + j] = (float) Math.exp(logits[base + j] - logZ); // softmax − onehot(target)
-      }
-      logits[base + target] -= 1f;
-    }
-    java.util.Arrays.fill(logits, (n - 1) * vocab, n * vocab, 0f); // the last position predicts nothing
     String headName = spec.tieWordEmbeddings() ? spec.embedTokensName() : "lm_head.weight";
-    float[] dLast = new float[last.length];
-    head.backward(logits, last, n, dLast, gradients.get(headName), null);
+    float[] dLast = new float[last.length]; // (n, wordEmbedProjDim); the last position predicts nothing
+    float[] teacherLast = distillation == null ? null : distillation.teacher().lastHidden(tokens); // (n, teacher's width)
+    int width = spec.wordEmbedProjDim();
+    int teacherWidth = distillation == null ? 0 : distillation.teacher().spec().wordEmbedProjDim();
+    double loss = 0;
+    for (int p0 = 0; p0 < n - 1; p0 += LOSS_CHUNK) { // the head and its loss a chunk of positions at a time: LOSS_CHUNK × vocab floats
+      int rows = Math.min(LOSS_CHUNK, n - 1 - p0);
+      float[] x = java.util.Arrays.copyOfRange(last, p0 * width, (p0 + rows) * width); // (rows, wordEmbedProjDim)
+      float[] logits = head.apply(x, rows); // (rows, vocabSize), then d(loss)/d(logits)
+      float[] teacherLogits = distillation == null ? null
+          : distillation.teacher().logits(java.util.Arrays.copyOfRange(teacherLast, p0 * teacherWidth, (p0 + rows) * teacherWidth), rows);
+      for (int r = 0; r < rows; r++) {
+        loss += distillation == null ? crossEntropyRow(logits, r * vocab, vocab, tokens[p0 + r + 1], 1.0)
+            : distillation.lossRow(logits, teacherLogits, r * vocab, vocab, tokens[p0 + r + 1]);
+      }
+      float[] dx = new float[rows * width];
+      head.backward(logits, x, rows, dx, gradients.get(headName), null);
+      System.arraycopy(dx, 0, dLast, p0 * width, rows * width);
+    }
     float[] dh = dLast;
     if (projectOut != null) {
       dh = new float[n * d];
@@ -297,6 +312,74 @@ public final class CausalLm implements Serializable {
     }
     embedBackward(tokens, dh, gradients);
     return loss;
+  }
+
+  /**
+   * −log softmax(z)[target] of one row of logits (weighted by {@code weight}), and the row overwritten with
+   * weight·(softmax(z) − onehot(target)), its gradient.
+   */
+  static double crossEntropyRow(float[] logits, int base, int vocab, int target, double weight) {
+    double logZ = logSumExp(logits, base, vocab);
+    double nll = logZ - logits[base + target];
+    for (int j = 0; j < vocab; j++) {
+      logits[base + j] = (float) (weight * Math.exp(logits[base + j] - logZ));
+    }
+    logits[base + target] -= (float) weight;
+    return weight * nll;
+  }
+
+  /**
+   * Knowledge distillation (Hinton et al. 2015; docs/depth_quant.md §4): per position, the forward KL from the
+   * teacher's to the student's next-token distribution at temperature τ, scaled by τ² so its gradient keeps the CE
+   * scale, plus {@code ceWeight} times the NLL of the true next token. The teacher shares the student's vocabulary.
+   */
+  public record Distillation(CausalLm teacher, double temperature, double ceWeight) {
+    /** One position: its loss, and the student's logits row overwritten with d(loss)/d(logits). */
+    double lossRow(float[] student, float[] teacher, int base, int vocab, int target) {
+      double t = temperature;
+      double maxS = Double.NEGATIVE_INFINITY;
+      double maxT = Double.NEGATIVE_INFINITY;
+      for (int j = 0; j < vocab; j++) {
+        maxS = Math.max(maxS, student[base + j] / t);
+        maxT = Math.max(maxT, teacher[base + j] / t);
+      }
+      double sumS = 0;
+      double sumT = 0;
+      for (int j = 0; j < vocab; j++) {
+        sumS += Math.exp(student[base + j] / t - maxS);
+        sumT += Math.exp(teacher[base + j] / t - maxT);
+      }
+      double logZs = maxS + Math.log(sumS);
+      double logZt = maxT + Math.log(sumT);
+      double kl = 0;
+      double[] grad = new double[vocab];
+      for (int j = 0; j < vocab; j++) {
+        double logPt = teacher[base + j] / t - logZt;
+        double logPs = student[base + j] / t - logZs;
+        double pt = Math.exp(logPt);
+        kl += pt * (logPt - logPs);
+        grad[j] = t * (Math.exp(logPs) - pt); // d(τ²·KL)/dz_s
+      }
+      double ce = 0;
+      if (ceWeight > 0) {
+        ce = crossEntropyRow(student, base, vocab, target, ceWeight); // the row now holds the CE gradient
+      } else {
+        java.util.Arrays.fill(student, base, base + vocab, 0f);
+      }
+      for (int j = 0; j < vocab; j++) {
+        student[base + j] += (float) grad[j];
+      }
+      return t * t * kl + ce;
+    }
+  }
+
+  /** The last hidden state (seqLen, wordEmbedProjDim) of a window: embed, every block, final norm (and project_out). */
+  public float[] lastHidden(int[] tokens) {
+    float[] h = embed(tokens);
+    for (int i = 0; i < blocks.size(); i++) {
+      h = block(i, h, tokens.length);
+    }
+    return finalHidden(h, tokens.length);
   }
 
   private static Long blockSeed(Long seed, int block) {

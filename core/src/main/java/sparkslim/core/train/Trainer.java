@@ -17,7 +17,8 @@ import sparkslim.core.quant.FakeQuant;
  * Recovery training of a {@link CausalLm}, split the way a data-parallel run needs it: {@link #gradientSums} is what one
  * task computes over its windows (exact sums, so the total never depends on how the windows are split), and
  * {@link #step} is what the driver does with the total (mean over every prediction of the batch, global-norm clipping,
- * AdamW at the scheduled learning rate). The trainable parameters are live arrays of the model, updated in place:
+ * AdamW at the scheduled learning rate). The loss is the next-token NLL, or a distillation loss
+ * ({@link #distilledFrom}). The trainable parameters are live arrays of the model, updated in place:
  * <ul>
  *   <li>LoRA: the adapters' A and B of the target linears (the base frozen: its weight products are skipped);</li>
  *   <li>full: every tensor of the model; with {@code keepZeros} every weight that is exactly 0 stays 0 (masked
@@ -110,6 +111,17 @@ public final class Trainer {
     return params;
   }
 
+  private CausalLm.Distillation distillation; // or null: the plain next-token NLL
+
+  /**
+   * Trains on the distillation loss from {@code teacher} instead (τ²·KL at {@code temperature} + {@code ceWeight}·NLL
+   * per position; {@link CausalLm.Distillation}). The teacher is only run forward.
+   */
+  public Trainer distilledFrom(CausalLm teacher, double temperature, double ceWeight) {
+    this.distillation = new CausalLm.Distillation(teacher, temperature, ceWeight);
+    return this;
+  }
+
   public CausalLm model() {
     return model;
   }
@@ -142,7 +154,7 @@ public final class Trainer {
       Map<String, float[]> g = new LinkedHashMap<>();
       parameters.forEach((name, p) -> g.put(name, new float[p.length]));
       int[] tokens = windows.get(w);
-      double l = model.backward(tokens, g, recompute, seed * 1_000_000_007L + step * 65_537L + ids[w]);
+      double l = model.backward(tokens, g, recompute, seed * 1_000_000_007L + step * 65_537L + ids[w], distillation);
       loss.add(0, l);
       predictions += tokens.length - 1;
       for (Map.Entry<String, float[]> e : g.entrySet()) {

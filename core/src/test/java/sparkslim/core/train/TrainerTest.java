@@ -83,6 +83,21 @@ class TrainerTest {
   }
 
   @Test
+  void distillationTowardsAnotherModelLowersTheKl() {
+    List<int[]> ws = windows(4, 10);
+    int[] ids = {0, 1, 2, 3};
+    CausalLm teacher = model(11);
+    Trainer t = Trainer.lora(model(12), Set.copyOf(teacher.blocks().get(0).linearNames()), 4, 8, 0, new LearningRateSchedule(30, 0, 1e-2),
+        1.0, false, 13).distilledFrom(teacher, 2.0, 0);
+    double first = t.step(0, t.gradientSums(0, ws, ids)).loss();
+    double last = first;
+    for (int k = 1; k < 30; k++) {
+      last = t.step(k, t.gradientSums(k, ws, ids)).loss();
+    }
+    assertTrue(last < 0.8 * first, "KL " + first + " -> " + last);
+  }
+
+  @Test
   void maskedFullFineTuningKeepsThePrunedZeros() {
     CausalLm m = model(7);
     float[] w = m.blocks().get(1).tensor("mlp.up_proj.weight").data();
