@@ -17,6 +17,7 @@ public final class LoraAdapter implements Serializable {
   private final int rank;
   private final int in;
   private final int out;
+  private final double alpha;
   private final float scale; // α/r
   private final float dropout;
   private final float[] a; // (rank, in)
@@ -30,6 +31,7 @@ public final class LoraAdapter implements Serializable {
     this.rank = rank;
     this.in = in;
     this.out = out;
+    this.alpha = alpha;
     this.scale = (float) (alpha / rank);
     this.dropout = (float) dropout;
     this.a = a;
@@ -57,6 +59,10 @@ public final class LoraAdapter implements Serializable {
 
   public int rank() {
     return rank;
+  }
+
+  public double alpha() {
+    return alpha;
   }
 
   public float scale() {
