@@ -12,7 +12,6 @@ import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import sparkslim.core.io.DType;
-import sparkslim.core.model.Architecture;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.ModelSpec;
@@ -31,11 +30,11 @@ class QatBackwardTest {
   private static final QuantScheme SCHEME = QuantScheme.group(3, 8, false, DType.F32);
 
   private static ModelSpec llama() {
-    return new ModelSpec(Architecture.LLAMA, 61, 24, 2, 4, 2, 12, 40, 64, 1e-5, 500.0, false, false, false, true, true, 24, "float32");
+    return CausalLmBackwardTestAccess.smallLlama();
   }
 
   private static ModelSpec opt() {
-    return new ModelSpec(Architecture.OPT, 61, 24, 2, 4, 4, 6, 40, 32, 1e-5, 0, true, true, true, true, true, 24, "float32");
+    return CausalLmBackwardTestAccess.smallOpt();
   }
 
   @Test

@@ -14,7 +14,6 @@ import org.apache.hadoop.fs.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import sparkslim.core.io.SafetensorsFile;
-import sparkslim.core.model.Architecture;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.LoraAdapter;
 import sparkslim.core.model.ModelSpec;
@@ -26,7 +25,7 @@ class PeftAdapterWriterTest {
 
   @Test
   void writesPeftsLayout() throws Exception {
-    ModelSpec spec = new ModelSpec(Architecture.LLAMA, 61, 24, 2, 4, 2, 12, 40, 64, 1e-5, 500.0, false, false, false, true, true, 24, "float32");
+    ModelSpec spec = sparkslim.core.grad.CausalLmBackwardTestAccess.smallLlama();
     CausalLm base = sparkslim.core.grad.CausalLmBackwardTestAccess.randomModel(spec, new Random(61));
     Trainer t = Trainer.lora(base, Set.of("self_attn.q_proj", "mlp.down_proj"), 4, 8, 0.05, new LearningRateSchedule(1, 0, 1e-3), 1.0,
         false, 62);

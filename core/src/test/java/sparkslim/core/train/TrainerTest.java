@@ -11,7 +11,6 @@ import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import sparkslim.core.io.DType;
-import sparkslim.core.model.Architecture;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.ModelSpec;
 import sparkslim.core.quant.FakeQuant;
@@ -23,7 +22,7 @@ import sparkslim.core.quant.QuantScheme;
  */
 class TrainerTest {
   private static final ModelSpec SPEC =
-      new ModelSpec(Architecture.LLAMA, 61, 24, 2, 4, 2, 12, 40, 64, 1e-5, 500.0, false, false, false, true, true, 24, "float32");
+      sparkslim.core.grad.CausalLmBackwardTestAccess.smallLlama();
 
   private static CausalLm model(long seed) {
     return sparkslim.core.grad.CausalLmBackwardTestAccess.randomModel(SPEC, new Random(seed));
