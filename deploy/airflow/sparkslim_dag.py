@@ -1,5 +1,5 @@
 """sparkslim on Airflow 2.x: a daily `eval` run, an eval sweep over several models, a pruning sweep over sparsities,
-and a depth-pruning sweep over criteria and block counts.
+a depth-pruning sweep over criteria and block counts, and a recovery chain (depth-prune, then LoRA retraining).
 
 Deployment glue only: every task is one spark-submit of the sparkslim fat jar
 (./mvnw -Pdist -DskipTests package -> jobs/target/sparkslim-jobs-0.1.0-SNAPSHOT-all.jar),
@@ -154,4 +154,18 @@ with DAG(
                     f"hdfs:///sparkslim/quantize-sweep/{{{{ ds }}}}/{method}-{scheme}",
                 )
 
-    daily >> [sweep, prune_sweep, depth_sweep, quantize_sweep]
+    # Recovery (Shortened LLaMA's recipe): remove 2 blocks, then retrain the shortened model with LoRA on the calibration
+    # text. A rerun of a failed finetune task resumes from its last checkpoint under its output path.
+    with TaskGroup(group_id="recovery") as recovery:
+        shortened = depth_prune_task("depth_ppl_2", "ppl", "2", "hdfs:///sparkslim/recovery/{{ ds }}/depth-ppl-2")
+        retrained = sparkslim_task("finetune_lora", [
+            "finetune",
+            "--model.path=hdfs:///sparkslim/recovery/{{ ds }}/depth-ppl-2/model",
+            "--finetune.method=lora",
+            f"--finetune.text={CALIBRATION_TEXT}",
+            f"--eval.texts={EVAL_TEXTS}",
+            "--output.path=hdfs:///sparkslim/recovery/{{ ds }}/depth-ppl-2-lora",
+        ])
+        shortened >> retrained
+
+    daily >> [sweep, prune_sweep, depth_sweep, quantize_sweep, recovery]

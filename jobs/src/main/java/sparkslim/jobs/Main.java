@@ -48,6 +48,9 @@ public final class Main {
         case "depth-prune":
           DepthPruneJob.run(rest);
           return EXIT_OK;
+        case "finetune":
+          FinetuneJob.run(rest);
+          return EXIT_OK;
         case "windows":
           WindowsJob.run(rest);
           return EXIT_OK;
@@ -63,6 +66,13 @@ public final class Main {
         case "bench-sparsellm":
           BenchSparseLlmJob.run(rest);
           return EXIT_OK;
+        case "bench-finetune":
+          try {
+            BenchFinetuneJob.run(rest);
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+          return EXIT_OK;
         case "bench-solve":
           BenchSolveJob.run(rest);
           return EXIT_OK;
@@ -73,7 +83,7 @@ public final class Main {
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, windows, random-model, bench-forward, bench-sparsegpt, bench-gptq, bench-sparsellm, bench-depth, bench-solve\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, finetune, windows, random-model, bench-forward, bench-sparsegpt, bench-gptq, bench-sparsellm, bench-depth, bench-solve, bench-finetune\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -128,6 +138,15 @@ public final class Main {
         "         [--depth.protect=0,1,2,3,L-2,L-1|none] [--depth.mode=one-shot|iterative]",
         "         (--calibration.windows=FILE [--calibration.num-samples=10 --calibration.seqlen=128] | --calibration.text=FILE ...)",
         "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
+        "  finetune  recovery training, data-parallel: lora | full | qat, optionally distilled from a teacher; checkpoints (resumable),",
+        "         metrics/ Parquet, loss.png, the model (LoRA: merged, plus a PEFT adapter/; QAT: compressed-tensors)",
+        "         --model.path=DIR --output.path=OUT --finetune.method=lora|full|qat --finetune.text=FILE [--finetune.seqlen=512",
+        "         --finetune.batch-size=8 --finetune.epochs=1 --finetune.learning-rate=1e-3 --finetune.warmup-fraction=0.1]",
+        "         [--finetune.max-grad-norm=1.0 --finetune.seed=0 --finetune.max-steps=0 --finetune.checkpoint-every=20]",
+        "         [--finetune.lora.rank=8 --finetune.lora.alpha=16 --finetune.lora.dropout=0.05 --finetune.lora.targets=all-linear]",
+        "         [--finetune.teacher.path=DIR --finetune.kd.temperature=1 --finetune.kd.ce-weight=0] [--finetune.keep-zeros=auto]",
+        "         qat: --quantization.method=rtn --quantization.bits=3 [--quantization.group-size=128 --quantization.symmetric=false]",
+        "         [--finetune.quant-noise=1.0 --finetune.quant-noise-block=8] [--eval.texts=FILE,...]",
         "  windows  write a calibration windows file OUT/windows.safetensors: the first windows of a text, or sampled ones",
         "         --model.path=DIR --output.path=OUT (--eval.texts=FILE [--eval.seqlen=512 --eval.max-windows=32] | --calibration.text=FILE ...)",
         "  random-model  write a HuggingFace model directory of random bf16 weights at a published shape (no Spark), for capacity planning",
@@ -145,6 +164,8 @@ public final class Main {
         "  bench-solve  benchmark (Spark): one block's solve phase (SparseGPT, one task per linear) on each of --bench.masters='A;B',",
         "         speed-up of B over A, and one 4096x11008 SparseGPT solve against its FLOP bound at sgemm peak",
         "         --model.path=DIR (e.g. random-model llama-7b) --calibration.text=FILE [--calibration.num-samples=8]",
+        "  bench-finetune  benchmark (Spark): a finetune run of 20 steps on local[2] (the finetune keys; default max-steps 20), then",
+        "         steady-state tokens/s and training GFLOP/s against the sgemm peak measured in the same JVM",
         "Keys and defaults: conf/defaults.yaml (depth-prune: also conf/defaults-depth-prune.yaml).");
   }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,6 +31,10 @@ class SettingsTableTest {
   private static final String F32_WINDOWS = "{f32-windows}";
   private static final String VOCAB_WINDOWS = "{vocab-windows}";
   private static final String SHORT_WINDOWS = "{short-windows}";
+  /** A text of fewer tokens than one batch of windows; teachers whose tokenizer or vocabulary differ from the student's. */
+  private static final String SHORT_TEXT = "{short-text}";
+  private static final String OTHER_TOKENIZER = "{other-tokenizer-teacher}";
+  private static final String OTHER_VOCAB = "{other-vocab-teacher}";
 
   @TempDir
   static Path files;
@@ -54,6 +59,7 @@ class SettingsTableTest {
     String prune = "prune";
     String depth = "depth-prune";
     String quantize = "quantize";
+    String ft = "finetune";
     String evalText = "--eval.texts=" + TestSupport.data("imdb.eval.txt");
     String goldenWindows = "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors");
     return Stream.of(
@@ -157,7 +163,29 @@ class SettingsTableTest {
         row(prune, "quantization.act-order", "--quantization.method=gptq", "--pruning.mask-structure=2:4"),
         row(prune, "quantization.method", "--quantization.method=gptq", "--quantization.act-order=off", "--pruning.method=wanda"),
         row(prune, "pruning.dampening-fraction", "--quantization.method=gptq", "--quantization.act-order=off", "--pruning.dampening-fraction=0.05"),
-        row(prune, "quantization.group-size", "--quantization.method=gptq", "--quantization.act-order=off", "--quantization.group-size=96"));
+        row(prune, "quantization.group-size", "--quantization.method=gptq", "--quantization.act-order=off", "--quantization.group-size=96"),
+        // finetune
+        row(ft, "finetune.method", "--finetune.method=adapter"),
+        row(ft, "finetune.lora.rank", "--finetune.lora.rank=0"),
+        row(ft, "finetune.lora.rank", "--finetune.lora.rank=-4"),
+        row(ft, "finetune.lora.targets", "--finetune.lora.targets=q_proj,qkv_proj"),
+        row(ft, "finetune.lora.dropout", "--finetune.lora.dropout=1"),
+        row(ft, "finetune.learning-rate", "--finetune.learning-rate=0"),
+        row(ft, "finetune.learning-rate", "--finetune.learning-rate=-1e-3"),
+        row(ft, "finetune.learning-rate", "--finetune.learning-rate=NaN"),
+        row(ft, "finetune.learning-rate", "--finetune.learning-rate=Infinity"),
+        row(ft, "finetune.batch-size", "--finetune.text=" + SHORT_TEXT),
+        row(ft, "finetune.text", "--finetune.text=/nonexistent/train.txt"),
+        row(ft, "finetune.seqlen", "--finetune.seqlen=4096"),
+        row(ft, "finetune.warmup-fraction", "--finetune.warmup-fraction=1.5"),
+        row(ft, "finetune.keep-zeros", "--finetune.keep-zeros=maybe"),
+        row(ft, "finetune.teacher.path", "--finetune.teacher.path=" + OTHER_TOKENIZER),
+        row(ft, "finetune.teacher.path", "--finetune.teacher.path=" + OTHER_VOCAB),
+        row(ft, "finetune.kd.temperature", "--finetune.kd.temperature=0"),
+        row(ft, "quantization.method", "--finetune.method=qat"),
+        row(ft, "quantization.method", "--quantization.method=rtn"),
+        row(ft, "finetune.quant-noise", "--finetune.method=qat", "--quantization.method=rtn", "--finetune.quant-noise=0"),
+        row(ft, "quantization.group-size", "--finetune.method=qat", "--quantization.method=rtn", "--quantization.group-size=100"));
   }
 
   /** The job's valid arguments on the example LLaMA; a row's arguments come after them and override them. */
@@ -182,6 +210,10 @@ class SettingsTableTest {
             "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors"),
             "--calibration.num-samples=2", "--calibration.seqlen=64"));
         break;
+      case "finetune":
+        args.addAll(List.of("--finetune.method=lora", "--finetune.text=" + TestSupport.data("imdb.calib.txt"), "--finetune.seqlen=64",
+            "--finetune.batch-size=4", "--finetune.max-steps=1"));
+        break;
       default:
         throw new IllegalArgumentException(job);
     }
@@ -204,6 +236,31 @@ class SettingsTableTest {
         List.of(SafetensorsWriter.Tensor.ofLongs("calibration_windows", new long[] {2, 32}, new long[64])), Map.of());
   }
 
+  /**
+   * Teachers beside the student's files: one whose tokenizer.json differs by a byte, one whose config.json says another
+   * vocab_size (the weights are the student's, linked).
+   */
+  @BeforeAll
+  static void writeTeachersAndShortText() throws IOException {
+    Files.writeString(files.resolve("short.txt"), "A review too short for one batch of windows.");
+    Path student = TestSupport.model("tiny-llama-imdb");
+    for (String teacher : List.of("other-tokenizer", "other-vocab")) {
+      Path dir = Files.createDirectories(files.resolve(teacher));
+      try (Stream<Path> list = Files.list(student)) {
+        for (Path p : list.toList()) {
+          String name = p.getFileName().toString();
+          if (name.equals("tokenizer.json") && teacher.equals("other-tokenizer")) {
+            Files.writeString(dir.resolve(name), Files.readString(p) + " ");
+          } else if (name.equals("config.json") && teacher.equals("other-vocab")) {
+            Files.writeString(dir.resolve(name), Files.readString(p).replace("\"vocab_size\": 8192", "\"vocab_size\": 8000"));
+          } else {
+            Files.createSymbolicLink(dir.resolve(name), p.toAbsolutePath());
+          }
+        }
+      }
+    }
+  }
+
   private static FileSystem local() {
     try {
       return FileSystem.getLocal(new Configuration());
@@ -215,7 +272,10 @@ class SettingsTableTest {
   private static String resolve(String arg) {
     return arg.replace(F32_WINDOWS, files.resolve("f32.safetensors").toString())
         .replace(VOCAB_WINDOWS, files.resolve("vocab.safetensors").toString())
-        .replace(SHORT_WINDOWS, files.resolve("short.safetensors").toString());
+        .replace(SHORT_WINDOWS, files.resolve("short.safetensors").toString())
+        .replace(SHORT_TEXT, files.resolve("short.txt").toString())
+        .replace(OTHER_TOKENIZER, files.resolve("other-tokenizer").toString())
+        .replace(OTHER_VOCAB, files.resolve("other-vocab").toString());
   }
 
   @ParameterizedTest(name = "{0}")
@@ -239,7 +299,7 @@ class SettingsTableTest {
   void tableCoversTheThreeJobs() {
     List<Row> all = rows().toList();
     assertTrue(all.size() >= 30, "rows: " + all.size());
-    for (String job : List.of("eval", "prune", "depth-prune")) {
+    for (String job : List.of("eval", "prune", "depth-prune", "quantize", "finetune")) {
       assertTrue(all.stream().anyMatch(r -> r.job().equals(job)), job);
     }
   }

@@ -67,11 +67,21 @@ public final class ModelExporter {
    */
   public static void exportEncoded(ModelDirectory source, int numBlocks, IntFunction<Map<String, Encoded>> blocks, DType dtype,
                                    FileSystem fs, Path outDir, long maxShardBytes, Map<String, Object> configUpdates) {
+    exportEncoded(source, null, numBlocks, blocks, dtype, fs, outDir, maxShardBytes, configUpdates);
+  }
+
+  /**
+   * As {@link #exportEncoded(ModelDirectory, int, IntFunction, DType, FileSystem, Path, long, Map)}, with the global
+   * tensors (embeddings, final norm, head) taken from {@code globals} (full names; null: from {@code source}), e.g. a
+   * fine-tuned model's.
+   */
+  public static void exportEncoded(ModelDirectory source, Map<String, Tensor> globals, int numBlocks, IntFunction<Map<String, Encoded>> blocks,
+                                   DType dtype, FileSystem fs, Path outDir, long maxShardBytes, Map<String, Object> configUpdates) {
     ModelSpec spec = source.spec();
     SafetensorsWriter.Sharded writer = new SafetensorsWriter.Sharded(maxShardBytes);
     for (Map.Entry<String, long[]> e : spec.globalTensorShapes().entrySet()) {
       writer.add(SafetensorsWriter.Tensor.ofEncoded(e.getKey(), dtype, e.getValue(),
-          () -> TensorShardTable.encode(source.tensor(e.getKey(), e.getValue()).data(), dtype)));
+          () -> TensorShardTable.encode((globals != null ? globals.get(e.getKey()) : source.tensor(e.getKey(), e.getValue())).data(), dtype)));
     }
     for (int i = 0; i < numBlocks; i++) {
       String prefix = spec.blockPrefix(i);
@@ -125,11 +135,17 @@ public final class ModelExporter {
    */
   public static void exportShards(ModelDirectory source, IntFunction<Path> shardOfBlock, QuantizedBlocks quantized, DType dtype,
                                   FileSystem fs, Path outDir, Configuration conf) {
+    exportShards(source, null, shardOfBlock, quantized, dtype, fs, outDir, conf);
+  }
+
+  /** As {@link #exportShards(ModelDirectory, IntFunction, QuantizedBlocks, DType, FileSystem, Path, Configuration)}, the globals from {@code globals} (null: {@code source}'s). */
+  public static void exportShards(ModelDirectory source, Map<String, Tensor> globals, IntFunction<Path> shardOfBlock, QuantizedBlocks quantized,
+                                  DType dtype, FileSystem fs, Path outDir, Configuration conf) {
     ModelSpec spec = source.spec();
     List<String> linears = DecoderBlock.linearNames(spec);
     PerBlock<Map<String, TensorShardTable.Stored>> stored = new PerBlock<>();
     PerBlock<Map<String, QuantizedShardTable.Row>> codes = new PerBlock<>();
-    exportEncoded(source, spec.numLayers(), i -> {
+    exportEncoded(source, globals, spec.numLayers(), i -> {
       Map<String, Encoded> tensors = new LinkedHashMap<>();
       Path quantizedFile = quantized == null ? null : quantized.fileOfBlock().apply(i);
       for (Map.Entry<String, long[]> e : spec.blockTensorShapes().entrySet()) {

@@ -61,4 +61,41 @@ public record FinetunePlan(ModelSettings model, OutputSettings output, FinetuneS
           + teacherSource + " has max_position_embeddings=" + teacher.maxPositionEmbeddings());
     }
   }
+
+  /**
+   * The text the fingerprint hashes: the model's root, the training text's tokens (their SHA-256), every setting that
+   * changes the trajectory (not {@code max-steps} or {@code checkpoint-every}, so a run may be extended or checkpoint
+   * more often and still resume), the QAT scheme and the output dtype.
+   */
+  public String canonical(String modelRoot, String tokensSha256) {
+    FinetuneSettings f = finetune;
+    return String.join("\n", modelRoot, "tokens=" + tokensSha256, "method=" + f.method().configName(), "seqlen=" + f.seqlen(),
+        "batch=" + f.batchSize(), "epochs=" + f.epochs(), "lr=" + f.learningRate(), "warmup=" + f.warmupFraction(),
+        "clip=" + f.maxGradNorm(), "seed=" + f.seed(), "keep-zeros=" + f.keepZeros(), "lora=" + f.loraRank() + "/" + f.loraAlpha() + "/"
+            + f.loraDropout() + "/" + f.loraTargets(), "teacher=" + f.teacherPath(), "kd=" + f.kdTemperature() + "/" + f.kdCeWeight(),
+        "quant-noise=" + f.quantNoise() + "/" + f.quantNoiseBlock(), f.method() == FinetuneSettings.Method.QAT ? quantization.canonical() : "",
+        ConfigKey.OUTPUT_DTYPE.key() + "=" + output.canonicalDtype());
+  }
+
+  /** SHA-256 of {@link #canonical}; resume refuses a checkpoint written with another fingerprint. */
+  public String fingerprint(String modelRoot, String tokensSha256) {
+    return sparkslim.core.io.TensorShardTable.sha256(canonical(modelRoot, tokensSha256).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  /**
+   * The recipe of the run's trainer for {@code student} (its zeros decide {@code keep-zeros=auto}): {@code totalSteps}
+   * spans the schedule; {@code outputDtype} is the dtype of the export, whose scales QAT trains with.
+   */
+  public sparkslim.core.train.TrainingRecipe recipe(sparkslim.core.model.CausalLm student, String source, int totalSteps,
+      sparkslim.core.io.DType outputDtype, boolean recompute) {
+    FinetuneSettings f = finetune;
+    boolean lora = f.method() == FinetuneSettings.Method.LORA;
+    boolean qat = f.method() == FinetuneSettings.Method.QAT;
+    sparkslim.core.quant.QuantScheme scheme = qat ? quantization.scheme(outputDtype) : null;
+    return new sparkslim.core.train.TrainingRecipe(lora ? f.loraLinears(student.spec(), source) : null, f.loraRank(), f.loraAlpha(), f.loraDropout(),
+        scheme, qat ? sparkslim.core.quant.RtnSolver.workingDtype(outputDtype, scheme.scaleDtype()) : null, f.quantNoise(), f.quantNoiseBlock(),
+        lora ? java.util.Set.of() : sparkslim.core.train.TrainingRecipe.keptZeros(student, f.keepZeros(), FinetuneSettings.AUTO_KEEP_ZEROS),
+        totalSteps, f.warmupFraction(), f.learningRate(), f.maxGradNorm(), f.seed(), recompute, !f.teacherPath().isEmpty(), f.kdTemperature(),
+        f.kdCeWeight());
+  }
 }

@@ -35,6 +35,7 @@ public final class Trainer {
   private final double maxGradNorm;
   private final boolean recompute;
   private final long seed;
+  private FakeQuant fakeQuant; // QAT, or null
 
   private Trainer(CausalLm model, Map<String, float[]> parameters, LearningRateSchedule schedule, double maxGradNorm, boolean recompute,
       long seed) {
@@ -70,9 +71,18 @@ public final class Trainer {
     return new Trainer(new CausalLm(spec, base.globals(), blocks), params, schedule, maxGradNorm, recompute, seed);
   }
 
-  /** Every tensor of {@code model} trained; {@code fakeQuant} non-null for QAT. */
+  /** Every tensor of {@code model} trained; {@code fakeQuant} non-null for QAT; {@code keepZeros}: in every tensor. */
   public static Trainer full(CausalLm model, FakeQuant fakeQuant, boolean keepZeros, LearningRateSchedule schedule, double maxGradNorm,
       boolean recompute, long seed) {
+    return full(model, fakeQuant, name -> keepZeros, schedule, maxGradNorm, recompute, seed);
+  }
+
+  /**
+   * Every tensor of {@code model} trained; {@code fakeQuant} non-null for QAT; the exact zeros of the tensors (full
+   * names) that {@code keepZeros} accepts stay 0 (masked updates).
+   */
+  public static Trainer full(CausalLm model, FakeQuant fakeQuant, java.util.function.Predicate<String> keepZeros, LearningRateSchedule schedule,
+      double maxGradNorm, boolean recompute, long seed) {
     CausalLm trained = model;
     if (fakeQuant != null) {
       List<DecoderBlock> blocks = new ArrayList<>();
@@ -82,8 +92,9 @@ public final class Trainer {
       trained = new CausalLm(model.spec(), model.globals(), blocks);
     }
     Trainer t = new Trainer(trained, allTensors(trained), schedule, maxGradNorm, recompute, seed);
-    if (keepZeros) {
-      t.parameters.forEach((name, p) -> {
+    t.fakeQuant = fakeQuant;
+    t.parameters.forEach((name, p) -> {
+      if (keepZeros.test(name)) {
         boolean[] zero = new boolean[p.length];
         boolean any = false;
         for (int i = 0; i < p.length; i++) {
@@ -93,8 +104,8 @@ public final class Trainer {
         if (any) {
           t.zeroMasks.put(name, zero);
         }
-      });
-    }
+      }
+    });
     return t;
   }
 
@@ -205,6 +216,48 @@ public final class Trainer {
         }
       }
     }
+    if (fakeQuant != null) {
+      fakeQuant.weightsChanged();
+    }
     return new StepResult(k, total.loss().toDouble(0) / total.predictions(), norm, lr);
+  }
+
+  /** The tensors (full names) whose exact zeros stay 0. */
+  public Set<String> keptZeros() {
+    return java.util.Collections.unmodifiableSet(zeroMasks.keySet());
+  }
+
+  /**
+   * Copies {@code values} (full name → array, every trainable parameter) into the live parameters: an executor takes
+   * the driver's parameters of a step this way.
+   */
+  public void load(Map<String, float[]> values) {
+    for (Map.Entry<String, float[]> e : parameters.entrySet()) {
+      float[] v = values.get(e.getKey());
+      if (v == null || v.length != e.getValue().length) {
+        throw new IllegalArgumentException("No " + e.getValue().length + " values for parameter '" + e.getKey() + "'");
+      }
+      System.arraycopy(v, 0, e.getValue(), 0, v.length);
+    }
+    if (fakeQuant != null) {
+      fakeQuant.weightsChanged();
+    }
+  }
+
+  /** The optimizer state of each parameter (live objects): what a checkpoint saves. */
+  public Map<String, AdamW> optimizerStates() {
+    return java.util.Collections.unmodifiableMap(optimizers);
+  }
+
+  /** Restores a checkpoint: the parameters' values and each one's optimizer state. */
+  public void restore(Map<String, float[]> values, Map<String, AdamW> states) {
+    load(values);
+    for (String name : parameters.keySet()) {
+      AdamW s = states.get(name);
+      if (s == null || s.firstMoment().length != parameters.get(name).length) {
+        throw new IllegalArgumentException("No optimizer state of " + parameters.get(name).length + " values for parameter '" + name + "'");
+      }
+      optimizers.put(name, s);
+    }
   }
 }

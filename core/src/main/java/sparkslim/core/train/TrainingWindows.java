@@ -22,11 +22,12 @@ public final class TrainingWindows {
    * @param text names the file in errors; {@code batchKey} the config key of the batch size
    */
   public TrainingWindows(int[] tokens, int seqlen, int batchSize, long seed, String text, String batchKey) {
-    this.windows = EvalWindows.cut(tokens, seqlen, 0, text);
-    if (windows.size() < batchSize) {
-      throw new SparkslimException("Training text " + text + " has " + windows.size() + " windows of " + seqlen + " tokens, fewer than one"
-          + " batch: expected at least '" + batchKey + "' = " + batchSize + " windows (" + (long) batchSize * seqlen + " tokens)");
+    if (tokens.length / seqlen < batchSize) {
+      throw new SparkslimException("Training text " + text + " has " + tokens.length + " tokens, " + tokens.length / seqlen + " windows of "
+          + seqlen + ", fewer than one batch: expected at least '" + batchKey + "' = " + batchSize + " windows (" + (long) batchSize * seqlen
+          + " tokens)");
     }
+    this.windows = EvalWindows.cut(tokens, seqlen, 0, text);
     this.batchSize = batchSize;
     this.seed = seed;
   }

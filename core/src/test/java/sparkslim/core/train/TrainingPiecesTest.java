@@ -90,7 +90,7 @@ class TrainingPiecesTest {
     assertArrayEquals(Arrays.copyOfRange(w.order(1), 0, 8), w.batch(156), "the second epoch reshuffles with seed + 1");
     SparkslimException e = assertThrows(SparkslimException.class,
         () -> new TrainingWindows(new int[7 * 512], 512, 8, 0, "short.txt", "finetune.batch-size"));
-    assertEquals("Training text short.txt has 7 windows of 512 tokens, fewer than one batch: expected at least"
+    assertEquals("Training text short.txt has 3584 tokens, 7 windows of 512, fewer than one batch: expected at least"
         + " 'finetune.batch-size' = 8 windows (4096 tokens)", e.getMessage());
   }
 }

@@ -1,0 +1,126 @@
+package sparkslim.jobs.spark;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import scala.Tuple2;
+import sparkslim.core.linalg.ExactSums;
+import sparkslim.core.model.CausalLm;
+import sparkslim.core.train.Trainer;
+import sparkslim.core.train.TrainingRecipe;
+
+/**
+ * One data-parallel training step's gradients on Spark: the batch's windows are split over tasks; each task takes the
+ * step's parameters into its executor's trainer (built once per JVM from the broadcast student, teacher and recipe),
+ * sums its windows' gradients and loss as exact sums and emits them in slices keyed by (parameter, offset); the slices
+ * are reduced by key ({@link ExactSlices}) and collected. The total is bitwise the same on any number of executors
+ * and partitions: each window's dropout and Quant-Noise draws come from its index and the step, never from its task.
+ */
+public final class DistributedGradients {
+  /** Entries per slice of a parameter's sums (16 MB on the wire). */
+  public static final int SLICE = 1 << 20;
+  /** The keys of the summed loss and of the number of predictions (exact integers). */
+  static final String LOSS = "#loss";
+  static final String PREDICTIONS = "#predictions";
+
+  /** A window of the batch: its index in the training data (it seeds the window's draws) and its tokens. */
+  public record Window(int id, int[] tokens) implements Serializable {}
+
+  /** What a slice of sums is part of. */
+  record SliceKey(String parameter, int offset) implements Serializable {}
+
+  private static final Object LOCK = new Object();
+  private static String trainerKey; // the run whose trainer this JVM holds
+  private static Trainer trainer;
+  private static int loadedStep = -1;
+
+  private DistributedGradients() {}
+
+  /**
+   * The summed gradients of step {@code step} over {@code windows}.
+   *
+   * @param runKey names the run (the executors keep one trainer per JVM, rebuilt when the key changes)
+   * @param sizes the trainable parameters' sizes, in their order
+   * @param parameters the step's trainable parameter values
+   */
+  public static Trainer.GradientSums compute(JavaSparkContext jsc, String runKey, Broadcast<CausalLm> student, Broadcast<CausalLm> teacher,
+      TrainingRecipe recipe, Broadcast<Map<String, float[]>> parameters, Map<String, Integer> sizes, int step, List<Window> windows,
+      int partitions) {
+    JavaPairRDD<SliceKey, ExactSums> slices = jsc.parallelize(windows, Math.max(1, Math.min(partitions, windows.size())))
+        .mapPartitionsToPair(it -> {
+          TaskThreads.configureOnce();
+          List<int[]> tokens = new ArrayList<>();
+          List<Integer> ids = new ArrayList<>();
+          it.forEachRemaining(w -> {
+            tokens.add(w.tokens());
+            ids.add(w.id());
+          });
+          Trainer t = executorTrainer(runKey, student, teacher, recipe, parameters, step);
+          Trainer.GradientSums sums = t.gradientSums(step, tokens, ids.stream().mapToInt(Integer::intValue).toArray());
+          List<Tuple2<SliceKey, ExactSums>> out = new ArrayList<>();
+          sums.gradients().forEach((name, s) -> {
+            for (int from = 0; from < s.size(); from += SLICE) {
+              out.add(new Tuple2<>(new SliceKey(name, from), s.slice(from, Math.min(s.size(), from + SLICE))));
+            }
+          });
+          ExactSums predictions = new ExactSums(1);
+          predictions.add(0, sums.predictions());
+          out.add(new Tuple2<>(new SliceKey(LOSS, 0), sums.loss()));
+          out.add(new Tuple2<>(new SliceKey(PREDICTIONS, 0), predictions));
+          return out.iterator();
+        });
+    long entries = sizes.values().stream().mapToLong(Integer::longValue).sum();
+    List<Tuple2<SliceKey, ExactSums>> reduced = ExactSlices.reduceByKey(slices, ExactSlices.reducers(entries)).collect();
+    Map<String, ExactSums> gradients = new LinkedHashMap<>();
+    sizes.forEach((name, size) -> gradients.put(name, new ExactSums(size)));
+    ExactSums loss = new ExactSums(1);
+    ExactSums predictions = new ExactSums(1);
+    for (Tuple2<SliceKey, ExactSums> r : reduced) {
+      if (r._1().parameter().equals(LOSS)) {
+        loss.merge(r._2());
+      } else if (r._1().parameter().equals(PREDICTIONS)) {
+        predictions.merge(r._2());
+      } else {
+        gradients.get(r._1().parameter()).mergeAt(r._1().offset(), r._2());
+      }
+    }
+    return new Trainer.GradientSums(gradients, loss, Math.round(predictions.toDouble(0)));
+  }
+
+  /**
+   * This JVM's trainer of run {@code runKey} holding the parameters of {@code step}: built on first use, the step's
+   * parameters loaded once (concurrent tasks of the step share them; the driver starts the next step only when every
+   * task of this one has finished).
+   */
+  private static Trainer executorTrainer(String runKey, Broadcast<CausalLm> student, Broadcast<CausalLm> teacher, TrainingRecipe recipe,
+      Broadcast<Map<String, float[]>> parameters, int step) {
+    synchronized (LOCK) {
+      if (!runKey.equals(trainerKey)) {
+        trainer = null; // the previous run's first
+        trainerKey = null;
+        trainer = recipe.build(student.value(), teacher == null ? null : teacher.value());
+        trainerKey = runKey;
+        loadedStep = -1;
+      }
+      if (loadedStep != step) {
+        trainer.load(parameters.value());
+        loadedStep = step;
+      }
+      return trainer;
+    }
+  }
+
+  /** Drops this JVM's trainer (the driver calls it after a local-mode run, whose tasks ran in its JVM). */
+  public static void clear() {
+    synchronized (LOCK) {
+      trainer = null;
+      trainerKey = null;
+      loadedStep = -1;
+    }
+  }
+}
