@@ -117,8 +117,9 @@ public final class FinetuneJob {
         runId, f.method().configName(), modelPath, data.count(), f.seqlen(), f.text(), steps, f.batchSize(), data.stepsPerEpoch(), f.epochs(),
         steps < totalSteps ? ", stopping after " + steps : "", f.learningRate(), f.seed(), teacherDir == null ? "" : ", distilled from "
             + f.teacherPath() + " (temperature " + f.kdTemperature() + ", ce-weight " + f.kdCeWeight() + ")");
-    CausalLm lm = model.loadModel();
-    CausalLm teacherLm = teacherDir == null ? null : teacherDir.loadModel();
+    // LoRA's base is frozen: held as stored (bf16: half of fp32); full and QAT train every array in fp32
+    CausalLm lm = f.method() == FinetuneSettings.Method.LORA ? model.loadStoredModel() : model.loadModel();
+    CausalLm teacherLm = teacherDir == null ? null : teacherDir.loadStoredModel(); // only run forward
     TrainingRecipe recipe = plan.recipe(lm, configSource, totalSteps, dtype, recompute);
     ModelDirectory teacherDirectory = teacherDir;
 
@@ -397,14 +398,14 @@ public final class FinetuneJob {
       q.put("quant_noise", f.quantNoise());
       q.put("quant_noise_block", f.quantNoiseBlock());
     }
-    LinearCensus census = LinearCensus.EMPTY;
-    for (DecoderBlock b : lm.blocks()) {
-      for (String linear : b.linearNames()) {
-        Tensor w = b.tensors().get(linear + ".weight");
-        census = census.plus(LinearCensus.of(w.data(), (int) w.shape()[0], (int) w.shape()[1], MaskStructure.UNSTRUCTURED));
+    if (recipe.loraTargets() == null) { // full and QAT: how many weights of the blocks' linears are exactly 0
+      LinearCensus census = LinearCensus.EMPTY;
+      for (DecoderBlock b : lm.blocks()) {
+        for (String linear : b.linearNames()) {
+          Tensor w = b.tensor(linear + ".weight");
+          census = census.plus(LinearCensus.of(w.data(), (int) w.shape()[0], (int) w.shape()[1], MaskStructure.UNSTRUCTURED));
+        }
       }
-    }
-    if (recipe.loraTargets() == null) {
       report.put("zero_fraction", census.sparsity());
     }
   }

@@ -82,6 +82,11 @@ public final class CausalLm implements Serializable {
     return blocks.size();
   }
 
+  /** The same globals (16-bit ones kept 16-bit) with other blocks: a LoRA-adapted or fake-quantized copy. */
+  public CausalLm withBlocks(List<DecoderBlock> blocks) {
+    return new CausalLm(spec, globals, halves, blocks);
+  }
+
   /** Embedding output (seqLen, hiddenSize); for OPT, with learned positions (offset 2) added. */
   public float[] embed(int[] tokens) {
     int seqLen = tokens.length;

@@ -340,6 +340,19 @@ public final class ModelDirectory {
     return out;
   }
 
+  /**
+   * The whole model as the executors hold it: matrices stored BF16 or F16 stay 16-bit ({@link #block}, {@link #globals}),
+   * half the memory of {@link #loadModel} and the same values. What a frozen base needs (LoRA), not what an optimizer
+   * updates.
+   */
+  public CausalLm loadStoredModel() {
+    java.util.List<DecoderBlock> blocks = new java.util.ArrayList<>();
+    for (int i = 0; i < spec.numLayers(); i++) {
+      blocks.add(block(i));
+    }
+    return globals().withBlocks(blocks);
+  }
+
   /** Loads the whole model for the forward pass. */
   public CausalLm loadModel() {
     java.util.List<DecoderBlock> blocks = new java.util.ArrayList<>();

@@ -68,7 +68,7 @@ public final class Trainer {
       }
       blocks.add(b.withAdapters(adapters));
     }
-    return new Trainer(new CausalLm(spec, base.globals(), blocks), params, schedule, maxGradNorm, recompute, seed);
+    return new Trainer(base.withBlocks(blocks), params, schedule, maxGradNorm, recompute, seed);
   }
 
   /** Every tensor of {@code model} trained; {@code fakeQuant} non-null for QAT; {@code keepZeros}: in every tensor. */
@@ -89,7 +89,7 @@ public final class Trainer {
       for (DecoderBlock b : model.blocks()) {
         blocks.add(b.withFakeQuant(fakeQuant));
       }
-      trained = new CausalLm(model.spec(), model.globals(), blocks);
+      trained = model.withBlocks(blocks);
     }
     Trainer t = new Trainer(trained, allTensors(trained), schedule, maxGradNorm, recompute, seed);
     t.fakeQuant = fakeQuant;
