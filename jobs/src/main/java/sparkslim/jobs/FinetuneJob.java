@@ -117,77 +117,78 @@ public final class FinetuneJob {
         runId, f.method().configName(), modelPath, data.count(), f.seqlen(), f.text(), steps, f.batchSize(), data.stepsPerEpoch(), f.epochs(),
         steps < totalSteps ? ", stopping after " + steps : "", f.learningRate(), f.seed(), teacherDir == null ? "" : ", distilled from "
             + f.teacherPath() + " (temperature " + f.kdTemperature() + ", ce-weight " + f.kdCeWeight() + ")");
-    // LoRA's base is frozen: held as stored (bf16: half of fp32); full and QAT train every array in fp32
-    CausalLm lm = f.method() == FinetuneSettings.Method.LORA ? model.loadStoredModel() : model.loadModel();
-    CausalLm teacherLm = teacherDir == null ? null : teacherDir.loadStoredModel(); // only run forward
-    TrainingRecipe recipe = plan.recipe(lm, configSource, totalSteps, dtype, recompute);
     ModelDirectory teacherDirectory = teacherDir;
+    // LoRA's base is frozen: held as stored (bf16: half of fp32); full and QAT train every array in fp32. A teacher
+    // only runs forward. Every JVM reads them from their directories (DistributedGradients.model); none is broadcast.
+    DistributedGradients.ModelSource student = new DistributedGradients.ModelSource(qualified(model), f.method() == FinetuneSettings.Method.LORA);
+    DistributedGradients.ModelSource teacher = teacherDir == null ? null : new DistributedGradients.ModelSource(qualified(teacherDir), true);
 
     run.onSpark(plan.output().path(), master, config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
       int partitions = Math.min(f.batchSize(), jsc.defaultParallelism());
       report.put("model", modelPath);
       report.put("method", f.method().configName());
-      ObjectNode evalBefore = report.putObject("eval_before");
-      if (evalTexts != null) { // before training: full fine-tuning updates the loaded model in place
-        List<PerplexityEvaluator.WindowResult> before = PerplexityEvaluator.evaluate(jsc, lm, evalTexts,
-            Math.min(evalTexts.windows().size(), 2 * jsc.defaultParallelism()));
-        PerplexityEvaluator.report(evalBefore, evalTexts, before);
-        for (int t = 0; t < evalTexts.names().size(); t++) {
-          run.log("%s before training: ppl=%.6f", evalTexts.names().get(t), PerplexityEvaluator.perplexity(before, t));
-        }
-      }
-      long tTrain = System.nanoTime();
-      Trainer trainer = recipe.build(lm, teacherLm);
-      Path checkpoints = new Path(out.root(), "checkpoints"); // in place: a rerun resumes from them
-      Path metrics = new Path(out.root(), "metrics");
-      int start = resume(out.fileSystem(), checkpoints, fingerprint, steps, trainer, conf, run);
-      train(run, jsc, data, trainer, recipe, lm, teacherLm, start, steps, partitions, checkpoints, metrics, fingerprint, f, conf, out);
-      DistributedGradients.clear(); // local mode ran the tasks in this JVM
-      long tExport = System.nanoTime();
-
-      Path exported = out.staged("model");
-      FileSystem fs = out.fileSystem();
-      switch (f.method()) {
-        case LORA -> {
-          CausalLm adapted = trainer.model();
-          ModelExporter.export(model, spec.numLayers(), i -> merged(adapted.blocks().get(i)), dtype, fs, exported,
-              ModelExporter.DEFAULT_MAX_SHARD_BYTES, Map.of());
-          PeftAdapterWriter.write(adapted, f.loraDropout(), modelPath, fs, out.staged("adapter"));
-          run.log("wrote %s (adapters merged) and %s (PEFT adapter)", exported, out.staged("adapter"));
-        }
-        case FULL -> {
-          ModelExporter.exportEncoded(model, lm.globals(), spec.numLayers(), i -> encoded(lm.blocks().get(i), dtype), dtype, fs, exported,
-              ModelExporter.DEFAULT_MAX_SHARD_BYTES, Map.of());
-          run.log("wrote %s", exported);
-        }
-        case QAT -> {
-          exportQuantized(plan, model, lm, dtype, recipe.scheme(), recipe.working(), runId, fingerprint, out, conf);
-          run.log("wrote %s (compressed-tensors, the trained weights on the grids the forward used)", exported);
-        }
-        default -> throw new IllegalStateException("Unhandled method " + f.method());
-      }
-      long tEval = System.nanoTime();
-
-      List<TrainingMetrics.Step> curve = TrainingMetrics.readAll(metrics, steps, conf);
-      byte[] png = LinePlot.png("sparkslim finetune: " + f.method().configName() + " on " + model.root().getName(), "step",
-          teacherLm == null ? "loss (mean NLL)" : "loss (distillation)", List.of(lossSeries(curve)));
-      try (FSDataOutputStream o = fs.create(out.staged("loss.png"), true)) {
-        o.write(png);
-      }
-      ObjectNode eval = report.putObject("eval");
-      DType modelDtype = dtype;
-      CompressedOutput.evaluate(jsc, exported, spec, evalTexts, plan.eval().mode(), eval, "after " + f.method().configName(), conf,
+      // the input model as a user loads it: in memory, or block by block when larger than an executor
+      CompressedOutput.evaluate(jsc, model.root(), spec, evalTexts, plan.eval().mode(), report.putObject("eval_before"), "before training", conf,
           m -> run.log("%s", m));
-      long tEnd = System.nanoTime();
-      report(report, plan, f, data, recipe, trainer, curve, start, steps, totalSteps, modelDtype, lm, teacherDirectory, model, exported, fs);
-      ObjectNode seconds = report.putObject("seconds");
-      seconds.put("train", (tExport - tTrain) / 1e9);
-      seconds.put("export", (tEval - tExport) / 1e9);
-      seconds.put("eval", (tEnd - tEval) / 1e9);
-      seconds.put("total", (System.nanoTime() - t0) / 1e9);
-      report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId()).put("partitions", partitions)
-          .put("recompute", recompute);
-      run.log("trained %d steps; wrote %s/model", steps, out.root());
+      long tTrain = System.nanoTime();
+      DistributedGradients.clear();
+      try {
+        CausalLm lm = DistributedGradients.model(student);
+        CausalLm teacherLm = teacher == null ? null : DistributedGradients.model(teacher);
+        TrainingRecipe recipe = plan.recipe(lm, configSource, totalSteps, dtype, recompute);
+        Trainer trainer = recipe.build(lm, teacherLm);
+        Path checkpoints = new Path(out.root(), "checkpoints"); // in place: a rerun resumes from them
+        Path metrics = new Path(out.root(), "metrics");
+        int start = resume(out.fileSystem(), checkpoints, fingerprint, steps, trainer, conf, run);
+        train(run, jsc, data, trainer, recipe, student, teacher, start, steps, partitions, checkpoints, metrics, fingerprint, f, conf, out);
+        long tExport = System.nanoTime();
+
+        Path exported = out.staged("model");
+        FileSystem fs = out.fileSystem();
+        switch (f.method()) {
+          case LORA -> {
+            CausalLm adapted = trainer.model();
+            ModelExporter.export(model, spec.numLayers(), i -> merged(adapted.blocks().get(i)), dtype, fs, exported,
+                ModelExporter.DEFAULT_MAX_SHARD_BYTES, Map.of());
+            PeftAdapterWriter.write(adapted, f.loraDropout(), modelPath, fs, out.staged("adapter"));
+            run.log("wrote %s (adapters merged) and %s (PEFT adapter)", exported, out.staged("adapter"));
+          }
+          case FULL -> {
+            ModelExporter.exportEncoded(model, lm.globals(), spec.numLayers(), i -> encoded(lm.blocks().get(i), dtype), dtype, fs, exported,
+                ModelExporter.DEFAULT_MAX_SHARD_BYTES, Map.of());
+            run.log("wrote %s", exported);
+          }
+          case QAT -> {
+            exportQuantized(plan, model, lm, dtype, recipe.scheme(), recipe.working(), runId, fingerprint, out, conf);
+            run.log("wrote %s (compressed-tensors, the trained weights on the grids the forward used)", exported);
+          }
+          default -> throw new IllegalStateException("Unhandled method " + f.method());
+        }
+        long tEval = System.nanoTime();
+
+        List<TrainingMetrics.Step> curve = TrainingMetrics.readAll(metrics, steps, conf);
+        byte[] png = LinePlot.png("sparkslim finetune: " + f.method().configName() + " on " + model.root().getName(), "step",
+            teacherLm == null ? "loss (mean NLL)" : "loss (distillation)", List.of(lossSeries(curve)));
+        try (FSDataOutputStream o = fs.create(out.staged("loss.png"), true)) {
+          o.write(png);
+        }
+        ObjectNode eval = report.putObject("eval");
+        DType modelDtype = dtype;
+        CompressedOutput.evaluate(jsc, exported, spec, evalTexts, plan.eval().mode(), eval, "after " + f.method().configName(), conf,
+            m -> run.log("%s", m));
+        long tEnd = System.nanoTime();
+        report(report, plan, f, data, recipe, trainer, curve, start, steps, totalSteps, modelDtype, lm, teacherDirectory, model, exported, fs);
+        ObjectNode seconds = report.putObject("seconds");
+        seconds.put("train", (tExport - tTrain) / 1e9);
+        seconds.put("export", (tEval - tExport) / 1e9);
+        seconds.put("eval", (tEnd - tEval) / 1e9);
+        seconds.put("total", (System.nanoTime() - t0) / 1e9);
+        report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId()).put("partitions", partitions)
+            .put("recompute", recompute);
+        run.log("trained %d steps; wrote %s/model", steps, out.root());
+      } finally {
+        DistributedGradients.clear(); // local-mode tasks ran in this JVM; full fine-tuning trained its copy in place
+      }
     });
   }
 
@@ -214,14 +215,12 @@ public final class FinetuneJob {
     return best;
   }
 
-  private static void train(JobRun run, JavaSparkContext jsc, TrainingWindows data, Trainer trainer, TrainingRecipe recipe, CausalLm lm,
-      CausalLm teacherLm, int start, int steps, int partitions, Path checkpoints, Path metrics, String fingerprint, FinetuneSettings f,
+  private static void train(JobRun run, JavaSparkContext jsc, TrainingWindows data, Trainer trainer, TrainingRecipe recipe,
+      DistributedGradients.ModelSource student, DistributedGradients.ModelSource teacher, int start, int steps, int partitions, Path checkpoints, Path metrics, String fingerprint, FinetuneSettings f,
       Configuration conf, OutputDirectory out) throws IOException {
     if (start >= steps) {
       return;
     }
-    Broadcast<CausalLm> student = jsc.broadcast(lm);
-    Broadcast<CausalLm> teacher = teacherLm == null ? null : jsc.broadcast(teacherLm);
     Map<String, Integer> sizes = new LinkedHashMap<>();
     trainer.parameters().forEach((name, p) -> sizes.put(name, p.length));
     long trainable = sizes.values().stream().mapToLong(Integer::longValue).sum();
@@ -276,10 +275,7 @@ public final class FinetuneJob {
         }
       }
     } finally {
-      student.destroy();
-      if (teacher != null) {
-        teacher.destroy();
-      }
+      jsc.clearJobGroup();
     }
   }
 
@@ -414,6 +410,11 @@ public final class FinetuneJob {
     long s = Math.round(seconds);
     return s >= 3600 ? String.format(Locale.ROOT, "%dh%02dm", s / 3600, s / 60 % 60)
         : s >= 60 ? String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60) : s + "s";
+  }
+
+  /** The model directory as every executor opens it (qualified: file:/… or hdfs://…). */
+  private static String qualified(ModelDirectory dir) {
+    return dir.fileSystem().makeQualified(dir.root()).toString();
   }
 
   private static byte[] bytes(FileSystem fs, Path file) {

@@ -16,7 +16,8 @@ import sparkslim.core.train.TrainingRecipe;
 
 /**
  * One data-parallel training step's gradients on Spark: the batch's windows are split over tasks; each task takes the
- * step's parameters into its executor's trainer (built once per JVM from the broadcast student, teacher and recipe),
+ * step's parameters into its executor's trainer (built once per JVM from the recipe and the student and teacher, which
+ * each JVM reads from their model directories once, {@link #model}: no model is broadcast),
  * sums its windows' gradients and loss as exact sums and emits them in slices keyed by (parameter, offset); the slices
  * are reduced by key ({@link ExactSlices}) and collected. The total is bitwise the same on any number of executors
  * and partitions: each window's dropout and Quant-Noise draws come from its index and the step, never from its task.
@@ -35,6 +36,7 @@ public final class DistributedGradients {
   record SliceKey(String parameter, int offset) implements Serializable {}
 
   private static final Object LOCK = new Object();
+  private static final Map<String, CausalLm> MODELS = new LinkedHashMap<>(); // by location and form: this JVM's student and teacher
   private static String trainerKey; // the run whose trainer this JVM holds
   private static Trainer trainer;
   private static int loadedStep = -1;
@@ -48,7 +50,7 @@ public final class DistributedGradients {
    * @param sizes the trainable parameters' sizes, in their order
    * @param parameters the step's trainable parameter values
    */
-  public static Trainer.GradientSums compute(JavaSparkContext jsc, String runKey, Broadcast<CausalLm> student, Broadcast<CausalLm> teacher,
+  public static Trainer.GradientSums compute(JavaSparkContext jsc, String runKey, ModelSource student, ModelSource teacher,
       TrainingRecipe recipe, Broadcast<Map<String, float[]>> parameters, Map<String, Integer> sizes, int step, List<Window> windows,
       int partitions) {
     JavaPairRDD<SliceKey, ExactSums> slices = jsc.parallelize(windows, Math.max(1, Math.min(partitions, windows.size())))
@@ -97,13 +99,13 @@ public final class DistributedGradients {
    * parameters loaded once (concurrent tasks of the step share them; the driver starts the next step only when every
    * task of this one has finished).
    */
-  private static Trainer executorTrainer(String runKey, Broadcast<CausalLm> student, Broadcast<CausalLm> teacher, TrainingRecipe recipe,
+  private static Trainer executorTrainer(String runKey, ModelSource student, ModelSource teacher, TrainingRecipe recipe,
       Broadcast<Map<String, float[]>> parameters, int step) {
     synchronized (LOCK) {
       if (!runKey.equals(trainerKey)) {
         trainer = null; // the previous run's first
         trainerKey = null;
-        trainer = recipe.build(student.value(), teacher == null ? null : teacher.value());
+        trainer = recipe.build(model(student), teacher == null ? null : model(teacher));
         trainerKey = runKey;
         loadedStep = -1;
       }
@@ -115,12 +117,37 @@ public final class DistributedGradients {
     }
   }
 
-  /** Drops this JVM's trainer (the driver calls it after a local-mode run, whose tasks ran in its JVM). */
+  /**
+   * Where a JVM reads a model: its directory as every executor can open it (a qualified path) and whether its matrices
+   * stay as stored ({@code stored}: 16-bit, for a frozen base or a teacher) or are widened to fp32 (trained in place).
+   */
+  public record ModelSource(String location, boolean stored) implements Serializable {}
+
+  /**
+   * The model of {@code source}, read once per JVM. The driver takes its student from here too, so in local mode the
+   * driver and its tasks share one copy. Full fine-tuning trains that copy in place: {@link #clear} drops it when the
+   * run ends.
+   */
+  public static CausalLm model(ModelSource source) {
+    synchronized (LOCK) {
+      String key = source.location() + (source.stored() ? "#stored" : "#fp32");
+      CausalLm m = MODELS.get(key);
+      if (m == null) {
+        sparkslim.core.model.ModelDirectory dir = ExecutorModels.open(source.location());
+        m = source.stored() ? dir.loadStoredModel() : dir.loadModel();
+        MODELS.put(key, m);
+      }
+      return m;
+    }
+  }
+
+  /** Drops this JVM's trainer and models (the driver calls it when a run ends: local-mode tasks ran in its JVM). */
   public static void clear() {
     synchronized (LOCK) {
       trainer = null;
       trainerKey = null;
       loadedStep = -1;
+      MODELS.clear();
     }
   }
 }
