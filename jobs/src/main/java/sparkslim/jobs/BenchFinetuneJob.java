@@ -22,7 +22,7 @@ import sparkslim.core.train.TrainingMetrics;
  * Prints one JSON line: steady-state tokens/s (every step but the first, which includes the JIT warm-up and the
  * broadcast), the achieved GFLOP/s of the training pass's matrix products (forward, plus the input gradients, plus the
  * weight gradients of what is trained: 2× the forward for LoRA, 3× for full and QAT, one more forward with activation
- * checkpointing) and its ratio to the sgemm peak.
+ * checkpointing) and its ratio to the sgemm peak of all the machine's cores.
  */
 public final class BenchFinetuneJob {
   private BenchFinetuneJob() {}
@@ -58,6 +58,8 @@ public final class BenchFinetuneJob {
     double flopsPerWindow = passes * ModelDirectory.open(c.string(ConfigKey.MODEL_PATH), new Configuration()).loadModel().flops(seqlen);
     double tokensPerSecond = tokens / seconds;
     double achieved = tokensPerSecond / seqlen * flopsPerWindow / 1e9;
+    // local mode ran the tasks in this JVM with one BLAS thread each: the peak is that of every core together
+    sparkslim.core.linalg.Blas.setThreads(Runtime.getRuntime().availableProcessors());
     double peak = ForwardBenchmark.sgemmGflops();
     System.out.println(String.format(Locale.ROOT,
         "{\"method\": \"%s\", \"master\": \"%s\", \"steps_timed\": %d, \"tokens\": %d, \"seconds\": %.3f, \"tokens_per_second\": %.1f, "
