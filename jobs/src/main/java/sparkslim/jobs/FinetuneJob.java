@@ -28,6 +28,7 @@ import sparkslim.core.io.OutputDirectory;
 import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.DecoderBlock;
+import sparkslim.core.model.LoraAdapter;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelExporter;
 import sparkslim.core.model.ModelSpec;
@@ -148,7 +149,7 @@ public final class FinetuneJob {
         switch (f.method()) {
           case LORA -> {
             CausalLm adapted = trainer.model();
-            ModelExporter.export(model, spec.numLayers(), i -> merged(adapted.blocks().get(i)), dtype, fs, exported,
+            ModelExporter.exportEncoded(model, spec.numLayers(), i -> merged(adapted.blocks().get(i), spec, dtype), dtype, fs, exported,
                 ModelExporter.DEFAULT_MAX_SHARD_BYTES, Map.of());
             PeftAdapterWriter.write(adapted, f.loraDropout(), modelPath, fs, out.staged("adapter"));
             run.log("wrote %s (adapters merged) and %s (PEFT adapter)", exported, out.staged("adapter"));
@@ -279,14 +280,22 @@ public final class FinetuneJob {
     }
   }
 
-  /** A LoRA-adapted block's tensors with each adapter merged into its linear's weight (W + α/r·B·A). */
-  private static Map<String, Tensor> merged(DecoderBlock block) {
-    Map<String, Tensor> tensors = new LinkedHashMap<>(block.tensors());
-    block.adapters().forEach((linear, adapter) -> {
-      Tensor w = tensors.get(linear + ".weight");
-      tensors.put(linear + ".weight", new Tensor(w.shape(), adapter.merged(w.data())));
-    });
-    return tensors;
+  /**
+   * A LoRA-adapted block's tensors with each adapter merged into its linear's weight (W + α/r·B·A), each computed when
+   * the writer reaches it: one widened tensor in memory at a time, never a block (LLaMA-7B: 0.81 GB in fp32).
+   */
+  private static Map<String, ModelExporter.Encoded> merged(DecoderBlock block, ModelSpec spec, DType dtype) {
+    Map<String, ModelExporter.Encoded> out = new LinkedHashMap<>();
+    for (Map.Entry<String, long[]> e : spec.blockTensorShapes().entrySet()) {
+      String name = e.getKey();
+      out.put(name, new ModelExporter.Encoded(e.getValue(), () -> {
+        float[] w = block.tensor(name).data();
+        String linear = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : null;
+        LoraAdapter adapter = linear == null ? null : block.adapters().get(linear);
+        return TensorShardTable.encode(adapter == null ? w : adapter.merged(w), dtype);
+      }));
+    }
+    return out;
   }
 
   private static Map<String, ModelExporter.Encoded> encoded(DecoderBlock block, DType dtype) {

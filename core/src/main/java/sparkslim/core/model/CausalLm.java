@@ -18,6 +18,7 @@ public final class CausalLm implements Serializable {
   private final Linear head; // (vocabSize, wordEmbedProjDim)
   private final Linear projectIn; // OPT only, or null
   private final Linear projectOut; // OPT only, or null
+  private transient volatile Linear trainingHead; // the head widened once for training passes, when held 16-bit
 
   public CausalLm(ModelSpec spec, Map<String, Tensor> globals, List<DecoderBlock> blocks) {
     this(spec, globals, Map.of(), blocks);
@@ -261,6 +262,7 @@ public final class CausalLm implements Serializable {
     }
     float[] last = projectOut != null ? projectOut.apply(normed, n) : normed; // (n, wordEmbedProjDim)
     String headName = spec.tieWordEmbeddings() ? spec.embedTokensName() : "lm_head.weight";
+    Linear trainingHead = trainingHead();
     float[] dLast = new float[last.length]; // (n, wordEmbedProjDim); the last position predicts nothing
     float[] teacherLast = distillation == null ? null : distillation.teacher().lastHidden(tokens); // (n, teacher's width)
     int width = spec.wordEmbedProjDim();
@@ -269,7 +271,7 @@ public final class CausalLm implements Serializable {
     for (int p0 = 0; p0 < n - 1; p0 += LOSS_CHUNK) { // the head and its loss a chunk of positions at a time: LOSS_CHUNK × vocab floats
       int rows = Math.min(LOSS_CHUNK, n - 1 - p0);
       float[] x = java.util.Arrays.copyOfRange(last, p0 * width, (p0 + rows) * width); // (rows, wordEmbedProjDim)
-      float[] logits = head.apply(x, rows); // (rows, vocabSize), then d(loss)/d(logits)
+      float[] logits = trainingHead.apply(x, rows); // (rows, vocabSize), then d(loss)/d(logits)
       float[] teacherLogits = distillation == null ? null
           : distillation.teacher().logits(java.util.Arrays.copyOfRange(teacherLast, p0 * teacherWidth, (p0 + rows) * teacherWidth), rows);
       for (int r = 0; r < rows; r++) {
@@ -277,7 +279,7 @@ public final class CausalLm implements Serializable {
             : distillation.lossRow(logits, teacherLogits, r * vocab, vocab, tokens[p0 + r + 1]);
       }
       float[] dx = new float[rows * width];
-      head.backward(logits, x, rows, dx, gradients.get(headName), null);
+      trainingHead.backward(logits, x, rows, dx, gradients.get(headName), null);
       System.arraycopy(dx, 0, dLast, p0 * width, rows * width);
     }
     float[] dh = dLast;
@@ -317,6 +319,28 @@ public final class CausalLm implements Serializable {
     }
     embedBackward(tokens, dh, gradients);
     return loss;
+  }
+
+  /**
+   * The head for the training pass: itself when held in fp32 (trained in place), else widened once and kept (a frozen
+   * 16-bit head is used twice per chunk of every window; LLaMA-7B's is 0.5 GB in fp32, and widening it at each use left
+   * G1 unable to find room for it in a 5 GB executor).
+   */
+  private Linear trainingHead() {
+    if (head.heldInFp32()) {
+      return head;
+    }
+    Linear h = trainingHead;
+    if (h == null) {
+      synchronized (this) {
+        h = trainingHead;
+        if (h == null) {
+          h = head.withWeight(head.weight().data());
+          trainingHead = h;
+        }
+      }
+    }
+    return h;
   }
 
   /**

@@ -60,6 +60,11 @@ public final class Linear implements Serializable {
     return weight != null ? weight.rows() : half != null ? half.rows() : codes.rows();
   }
 
+  /** Whether the weight is held in fp32 (not widened from 16 bits or codes at each use). */
+  public boolean heldInFp32() {
+    return weight != null;
+  }
+
   /** The weight in fp32 (widened into a new array when held as half). */
   public Tensor weight() {
     if (codes != null) {
