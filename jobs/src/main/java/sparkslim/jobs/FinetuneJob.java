@@ -168,8 +168,9 @@ public final class FinetuneJob {
         long tEval = System.nanoTime();
 
         List<TrainingMetrics.Step> curve = TrainingMetrics.readAll(metrics, steps, conf);
-        byte[] png = LinePlot.png("sparkslim finetune: " + f.method().configName() + " on " + model.root().getName(), "step",
-            teacherLm == null ? "loss (mean NLL)" : "loss (distillation)", List.of(lossSeries(curve)));
+        String shown = modelPath.length() > 48 ? "..." + modelPath.substring(modelPath.length() - 45) : modelPath;
+        byte[] png = LinePlot.png("finetune " + f.method().configName() + ": " + shown, "step",
+            teacherLm == null ? "loss (mean NLL)" : "loss (distillation)", lossSeries(curve, 10));
         try (FSDataOutputStream o = fs.create(out.staged("loss.png"), true)) {
           o.write(png);
         }
@@ -343,14 +344,19 @@ public final class FinetuneJob {
     return new Path(dir, String.format("block-%05d.parquet", block));
   }
 
-  private static LinePlot.Series lossSeries(List<TrainingMetrics.Step> curve) {
+  /** The loss per step, and its mean over the last {@code window} steps (the trend under the batch-to-batch noise). */
+  private static List<LinePlot.Series> lossSeries(List<TrainingMetrics.Step> curve, int window) {
     double[] x = new double[curve.size()];
     double[] y = new double[curve.size()];
+    double[] mean = new double[curve.size()];
+    double sum = 0;
     for (int i = 0; i < x.length; i++) {
       x[i] = curve.get(i).step() + 1;
       y[i] = curve.get(i).loss();
+      sum += y[i] - (i >= window ? y[i - window] : 0);
+      mean[i] = sum / Math.min(i + 1, window);
     }
-    return new LinePlot.Series("training loss per step", x, y);
+    return List.of(new LinePlot.Series("loss per step", x, y), new LinePlot.Series("mean of the last " + window + " steps", x, mean));
   }
 
   private static void report(ObjectNode report, FinetunePlan plan, FinetuneSettings f, TrainingWindows data, TrainingRecipe recipe,

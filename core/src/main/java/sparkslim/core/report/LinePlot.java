@@ -22,7 +22,7 @@ public final class LinePlot {
   private static final int HEIGHT = 540;
   private static final int LEFT = 96;
   private static final int RIGHT = 24;
-  private static final int TOP = 44;
+  private static final int TOP = 56;
   private static final int BOTTOM = 64;
   private static final int SCALE = 2; // font pixels per glyph pixel
   private static final int[] COLORS = {0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e, 0x9467bd, 0x8c564b};
@@ -76,9 +76,9 @@ public final class LinePlot {
     }
     line(img, LEFT, TOP, LEFT, TOP + plotH, 0x000000);
     line(img, LEFT, TOP + plotH, LEFT + plotW, TOP + plotH, 0x000000);
-    text(img, (WIDTH - textWidth(title)) / 2, 6, title, 0x000000);
+    text(img, (WIDTH - textWidth(title)) / 2, 4, title, 0x000000);
     text(img, LEFT + (plotW - textWidth(xLabel)) / 2, HEIGHT - 24, xLabel, 0x000000);
-    text(img, 8, TOP - 18, yLabel, 0x000000);
+    text(img, 8, TOP - 32, yLabel, 0x000000);
     for (int k = 0; k < series.size(); k++) {
       Series s = series.get(k);
       int color = COLORS[k % COLORS.length];
