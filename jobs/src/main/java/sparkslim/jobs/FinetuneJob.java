@@ -119,10 +119,15 @@ public final class FinetuneJob {
         steps < totalSteps ? ", stopping after " + steps : "", f.learningRate(), f.seed(), teacherDir == null ? "" : ", distilled from "
             + f.teacherPath() + " (temperature " + f.kdTemperature() + ", ce-weight " + f.kdCeWeight() + ")");
     ModelDirectory teacherDirectory = teacherDir;
-    // LoRA's base is frozen: held as stored (bf16: half of fp32); full and QAT train every array in fp32. A teacher
-    // only runs forward. Every JVM reads them from their directories (DistributedGradients.model); none is broadcast.
-    DistributedGradients.ModelSource student = new DistributedGradients.ModelSource(qualified(model), f.method() == FinetuneSettings.Method.LORA);
-    DistributedGradients.ModelSource teacher = teacherDir == null ? null : new DistributedGradients.ModelSource(qualified(teacherDir), true);
+    // LoRA's base and a teacher are frozen: in fp32 when that takes at most a quarter of an executor (no widening per
+    // product), else held as stored (bf16: half of fp32), the same values either way. Full and QAT train every array in
+    // fp32. Every JVM reads them from their directories (DistributedGradients.model); none is broadcast.
+    long executorMemory = SparkSessions.executorMemoryBytes(master);
+    boolean lora = f.method() == FinetuneSettings.Method.LORA;
+    DistributedGradients.ModelSource student = new DistributedGradients.ModelSource(qualified(model),
+        lora && spec.parameterCount() * Float.BYTES > executorMemory / 4);
+    DistributedGradients.ModelSource teacher = teacherDir == null ? null : new DistributedGradients.ModelSource(qualified(teacherDir),
+        teacherDir.spec().parameterCount() * Float.BYTES > executorMemory / 4);
 
     run.onSpark(plan.output().path(), master, config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
       int partitions = Math.min(f.batchSize(), jsc.defaultParallelism());
