@@ -51,7 +51,6 @@ import sparkslim.core.train.TrainingRecipe;
 import sparkslim.core.train.TrainingWindows;
 import sparkslim.jobs.driver.EvalSource;
 import sparkslim.jobs.spark.DistributedGradients;
-import sparkslim.jobs.spark.PerplexityEvaluator;
 import sparkslim.jobs.spark.SparkSessions;
 
 /**
@@ -111,8 +110,9 @@ public final class FinetuneJob {
     String fingerprint = plan.fingerprint(model.root().toString(), tokensSha);
     String master = SparkSessions.resolveMaster(config.string(ConfigKey.SPARK_MASTER).trim());
     // activation checkpointing when one window's tape per concurrent task would take over a quarter of an executor
+    long executorMemory = SparkSessions.executorMemoryBytes(master);
     long tapeBytes = TrainingRecipe.tapeFloats(spec, f.seqlen()) * Float.BYTES;
-    boolean recompute = tapeBytes * Runtime.getRuntime().availableProcessors() > SparkSessions.executorMemoryBytes(master) / 4;
+    boolean recompute = tapeBytes * Runtime.getRuntime().availableProcessors() > executorMemory / 4;
     String runId = run.runId();
     run.log("run %s: %s on %s, %d windows of %d tokens from %s, %d steps of %d windows (%d per epoch x %d epochs%s), lr %s, seed %d%s",
         runId, f.method().configName(), modelPath, data.count(), f.seqlen(), f.text(), steps, f.batchSize(), data.stepsPerEpoch(), f.epochs(),
@@ -122,7 +122,6 @@ public final class FinetuneJob {
     // LoRA's base and a teacher are frozen: in fp32 when that takes at most a quarter of an executor (no widening per
     // product), else held as stored (bf16: half of fp32), the same values either way. Full and QAT train every array in
     // fp32. Every JVM reads them from their directories (DistributedGradients.model); none is broadcast.
-    long executorMemory = SparkSessions.executorMemoryBytes(master);
     boolean lora = f.method() == FinetuneSettings.Method.LORA;
     DistributedGradients.ModelSource student = new DistributedGradients.ModelSource(qualified(model),
         lora && spec.parameterCount() * Float.BYTES > executorMemory / 4);
