@@ -62,10 +62,10 @@ public final class BenchFinetuneJob {
     sparkslim.core.linalg.Blas.setThreads(Runtime.getRuntime().availableProcessors());
     double peak = ForwardBenchmark.sgemmGflops();
     System.out.println(String.format(Locale.ROOT,
-        "{\"method\": \"%s\", \"master\": \"%s\", \"steps_timed\": %d, \"tokens\": %d, \"seconds\": %.3f, \"tokens_per_second\": %.1f, "
+        "{\"method\": \"%s\", \"master\": \"%s\", \"micro_batch_size\": %d, \"steps_timed\": %d, \"tokens\": %d, \"seconds\": %.3f, \"tokens_per_second\": %.1f, "
             + "\"training_gflops\": %.2f, \"sgemm_gflops\": %.2f, \"ratio_to_sgemm_peak\": %.3f, \"passes_per_window\": %.0f, \"loss_first\": %.6f, "
             + "\"loss_last\": %.6f}",
-        method, report.path("spark").path("master").asText(), Math.max(0, steps.size() - 1), tokens, seconds, tokensPerSecond, achieved, peak,
+        method, report.path("spark").path("master").asText(), c.integer(ConfigKey.FINETUNE_MICRO_BATCH_SIZE), Math.max(0, steps.size() - 1), tokens, seconds, tokensPerSecond, achieved, peak,
         achieved / peak, passes, steps.get(0).loss(), steps.get(steps.size() - 1).loss()));
     if (scratch != null) {
       try (java.util.stream.Stream<java.nio.file.Path> walk = Files.walk(scratch)) {

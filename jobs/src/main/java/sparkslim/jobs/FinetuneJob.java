@@ -18,7 +18,6 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import sparkslim.core.SparkslimException;
 import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
@@ -129,7 +128,7 @@ public final class FinetuneJob {
         teacherDir.spec().parameterCount() * Float.BYTES > executorMemory / 4);
 
     run.onSpark(plan.output().path(), master, config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
-      int partitions = Math.min(f.batchSize(), jsc.defaultParallelism());
+      int partitions = Math.min(f.batchSize() / f.microBatchSize(), jsc.defaultParallelism());
       report.put("model", modelPath);
       report.put("method", f.method().configName());
       // the input model as a user loads it: in memory, or block by block when larger than an executor
@@ -238,18 +237,18 @@ public final class FinetuneJob {
     try {
       for (int k = start; k < steps; k++) {
         long ts = System.nanoTime();
+        List<DistributedGradients.MicroBatch> microBatches = new ArrayList<>();
         List<DistributedGradients.Window> windows = new ArrayList<>();
         for (int id : data.batch(k)) {
           windows.add(new DistributedGradients.Window(id, data.window(id)));
+          if (windows.size() == f.microBatchSize()) {
+            microBatches.add(new DistributedGradients.MicroBatch(windows));
+            windows = new ArrayList<>();
+          }
         }
         jsc.setJobGroup("step-" + k, "sparkslim finetune: step " + k, false);
-        Broadcast<Map<String, float[]>> parameters = jsc.broadcast(new LinkedHashMap<>(trainer.parameters()));
-        Trainer.GradientSums sums;
-        try {
-          sums = DistributedGradients.compute(jsc, run.runId(), student, teacher, recipe, parameters, sizes, k, windows, partitions);
-        } finally {
-          parameters.destroy();
-        }
+        Trainer.GradientSums sums = DistributedGradients.compute(jsc, run.runId(), student, teacher, recipe, trainer.parameters(), sizes, k,
+            microBatches, partitions);
         Trainer.StepResult r = trainer.step(k, sums);
         double seconds = (System.nanoTime() - ts) / 1e9;
         TrainingMetrics.Step step = new TrainingMetrics.Step(run.runId(), k, k / data.stepsPerEpoch(), r.loss(), r.gradNorm(), r.learningRate(),
@@ -372,6 +371,7 @@ public final class FinetuneJob {
     training.put("windows", data.count());
     training.put("seqlen", f.seqlen());
     training.put("batch_size", f.batchSize());
+    training.put("micro_batch_size", f.microBatchSize());
     training.put("epochs", f.epochs());
     training.put("steps", steps);
     training.put("schedule_steps", totalSteps);

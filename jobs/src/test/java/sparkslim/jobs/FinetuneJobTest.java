@@ -38,7 +38,8 @@ class FinetuneJobTest {
     Path one = tmp.resolve("one");
     Path two = tmp.resolve("two");
     Path cluster = tmp.resolve("cluster");
-    String[] lora = {"--finetune.method=lora", "--finetune.learning-rate=1e-2", "--finetune.warmup-fraction=0"};
+    String[] lora = {"--finetune.method=lora", "--finetune.learning-rate=1e-2", "--finetune.warmup-fraction=0",
+        "--finetune.micro-batch-size=2"}; // local[1]: one task of both micro-batches; local[2], local-cluster: one each
     assertEquals(0, TestSupport.sparkslim(args(one, "local[1]", lora)));
     assertEquals(0, TestSupport.sparkslim(args(two, "local[2]", lora)));
     assertEquals(0, TestSupport.sparkslim(args(cluster, "local-cluster[2,1,1024]", lora)));

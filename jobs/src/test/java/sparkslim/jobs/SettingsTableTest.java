@@ -175,6 +175,8 @@ class SettingsTableTest {
         row(ft, "finetune.learning-rate", "--finetune.learning-rate=NaN"),
         row(ft, "finetune.learning-rate", "--finetune.learning-rate=Infinity"),
         row(ft, "finetune.batch-size", "--finetune.text=" + SHORT_TEXT),
+        row(ft, "finetune.micro-batch-size", "--finetune.micro-batch-size=3"),
+        row(ft, "finetune.micro-batch-size", "--finetune.micro-batch-size=0"),
         row(ft, "finetune.text", "--finetune.text=/nonexistent/train.txt"),
         row(ft, "finetune.seqlen", "--finetune.seqlen=4096"),
         row(ft, "finetune.warmup-fraction", "--finetune.warmup-fraction=1.5"),

@@ -52,6 +52,7 @@ public enum ConfigKey {
   FINETUNE_TEXT("finetune.text", Type.STRING, "finetune: training text file, cut into windows of finetune.seqlen as in the evaluation"),
   FINETUNE_SEQLEN("finetune.seqlen", Type.INT, "finetune: tokens per training window"),
   FINETUNE_BATCH_SIZE("finetune.batch-size", Type.INT, "finetune: windows per optimizer step"),
+  FINETUNE_MICRO_BATCH_SIZE("finetune.micro-batch-size", Type.INT, "finetune: consecutive windows of a batch whose gradients are summed in fp32 before the exact sum (divides batch-size; a step runs at most batch-size / micro-batch-size tasks)"),
   FINETUNE_EPOCHS("finetune.epochs", Type.INT, "finetune: passes over the windows (the last partial batch of each dropped)"),
   FINETUNE_MAX_STEPS("finetune.max-steps", Type.INT, "finetune: stop after this many steps (0 = every step of every epoch; the schedule still spans them all)"),
   FINETUNE_LEARNING_RATE("finetune.learning-rate", Type.DOUBLE, "finetune: peak learning rate of AdamW, > 0"),

@@ -22,6 +22,7 @@ public final class Ops {
 
   /** 8 fp32 lanes (AVX2 width); fixed, not the CPU's preferred width, so that reductions do not depend on the CPU. */
   static final VectorSpecies<Float> LANES = FloatVector.SPECIES_256;
+  private static final FloatVector ONE = FloatVector.broadcast(LANES, 1f);
   private static final float LOG2E = 1.44269504088896341f;
   private static final float LN2_HI = 0.693359375f; // Cody–Waite split of ln 2: LN2_HI + LN2_LO = ln 2 to 2^-37
   private static final float LN2_LO = -2.12194440e-4f;
@@ -68,6 +69,60 @@ public final class Ops {
       sum += acc.lane(i);
     }
     return sum;
+  }
+
+  /** max of x[base, base + len) (exact in any order). */
+  static float max(float[] x, int base, int len) {
+    int bound = LANES.loopBound(len);
+    FloatVector acc = FloatVector.broadcast(LANES, Float.NEGATIVE_INFINITY);
+    int j = 0;
+    for (; j < bound; j += LANES.length()) {
+      acc = acc.max(FloatVector.fromArray(LANES, x, base + j));
+    }
+    float max = acc.reduceLanes(VectorOperators.MAX);
+    for (; j < len; j++) {
+      max = Math.max(max, x[base + j]);
+    }
+    return max;
+  }
+
+  /** Elements per fp32 partial sum of {@link #expShiftedInPlace} before it is added in fp64. */
+  private static final int EXP_SUM_BLOCK = 128;
+
+  /**
+   * x[j] ← {@link #exp}(x[j] − shift) for j in [base, base + len), and their sum: 8 fp32 lanes over each block of
+   * {@link #EXP_SUM_BLOCK} elements (16 terms per lane), the blocks' sums added in fp64, all in a fixed order.
+   */
+  static double expShiftedInPlace(float[] x, int base, int len, float shift) {
+    double sum = 0;
+    int j = 0;
+    for (int blockEnd = EXP_SUM_BLOCK; blockEnd <= len; blockEnd += EXP_SUM_BLOCK) {
+      FloatVector acc = FloatVector.zero(LANES);
+      for (; j < blockEnd; j += LANES.length()) {
+        FloatVector e = exp(FloatVector.fromArray(LANES, x, base + j).sub(shift));
+        e.intoArray(x, base + j);
+        acc = acc.add(e);
+      }
+      sum += sumLanes(acc);
+    }
+    for (; j < len; j++) {
+      float e = exp(x[base + j] - shift);
+      x[base + j] = e;
+      sum += e;
+    }
+    return sum;
+  }
+
+  /** x[j] ← x[j]·factor for j in [base, base + len). */
+  static void scaleInPlace(float[] x, int base, int len, float factor) {
+    int bound = LANES.loopBound(len);
+    int j = 0;
+    for (; j < bound; j += LANES.length()) {
+      FloatVector.fromArray(LANES, x, base + j).mul(factor).intoArray(x, base + j);
+    }
+    for (; j < len; j++) {
+      x[base + j] *= factor;
+    }
   }
 
   /** LLaMA RMSNorm: w ⊙ x / sqrt(mean(x²) + eps), per row. x: (rows, cols). */
@@ -303,8 +358,9 @@ public final class Ops {
     return 2L * 2L * numHeads * keyRows * headDim;
   }
 
-  // ---- Backward passes (training). Each is the derivative of the forward of the same name above; reductions over a
-  // row are taken in fp64, the matrix products through the same sgemm as the forward.
+  // ---- Backward passes (training). Each is the derivative of the forward of the same name above; the element-wise
+  // steps and the reductions over a row in 8 fp32 lanes summed in a fixed order (as the forward's RMSNorm and softmax),
+  // the matrix products through the same sgemm as the forward.
 
   /**
    * Backward of {@link #rmsNorm}: with x̂ = x·s, s = 1/sqrt(mean(x²) + eps) and g = dy ⊙ w,
@@ -325,44 +381,86 @@ public final class Ops {
   private static float[] normBackward(float[] dy, float[] x, int rows, int cols, float[] w, double eps, float[] dw, float[] db,
       boolean centered) {
     float[] dx = new float[x.length]; // (rows, cols)
-    double[] xhat = new double[cols];
+    float[] xhat = new float[cols];
+    int bound = LANES.loopBound(cols);
     for (int r = 0; r < rows; r++) {
       int base = r * cols;
-      double mean = 0;
+      float mean = 0f;
       if (centered) {
-        for (int c = 0; c < cols; c++) {
-          mean += x[base + c];
-        }
-        mean /= cols;
+        mean = sum(x, base, cols) / cols;
       }
-      double ss = 0;
-      for (int c = 0; c < cols; c++) {
-        double v = x[base + c] - mean;
+      FloatVector acc = FloatVector.zero(LANES);
+      int c = 0;
+      for (; c < bound; c += LANES.length()) {
+        FloatVector v = FloatVector.fromArray(LANES, x, base + c).sub(mean);
+        acc = v.fma(v, acc);
+      }
+      float ss = sumLanes(acc);
+      for (; c < cols; c++) {
+        float v = x[base + c] - mean;
         ss += v * v;
       }
-      double inv = 1.0 / Math.sqrt(ss / cols + eps);
-      double meanG = 0;
-      double meanGx = 0;
-      for (int c = 0; c < cols; c++) {
-        xhat[c] = (x[base + c] - mean) * inv;
-        double d = dy[base + c];
+      float inv = (float) (1.0 / Math.sqrt((double) ss / cols + eps));
+      FloatVector accG = FloatVector.zero(LANES);
+      FloatVector accGx = FloatVector.zero(LANES);
+      c = 0;
+      for (; c < bound; c += LANES.length()) {
+        FloatVector xh = FloatVector.fromArray(LANES, x, base + c).sub(mean).mul(inv);
+        xh.intoArray(xhat, c);
+        FloatVector d = FloatVector.fromArray(LANES, dy, base + c);
         if (dw != null) {
-          dw[c] += (float) (d * xhat[c]);
+          d.fma(xh, FloatVector.fromArray(LANES, dw, c)).intoArray(dw, c);
         }
         if (db != null) {
-          db[c] += dy[base + c];
+          d.add(FloatVector.fromArray(LANES, db, c)).intoArray(db, c);
         }
-        double g = d * w[c];
-        meanG += g;
-        meanGx += g * xhat[c];
+        FloatVector g = d.mul(FloatVector.fromArray(LANES, w, c));
+        accG = accG.add(g);
+        accGx = g.fma(xh, accGx);
       }
-      meanG = centered ? meanG / cols : 0;
-      meanGx /= cols;
-      for (int c = 0; c < cols; c++) {
-        dx[base + c] = (float) (inv * ((double) dy[base + c] * w[c] - meanG - xhat[c] * meanGx));
+      float sumG = sumLanes(accG);
+      float sumGx = sumLanes(accGx);
+      for (; c < cols; c++) {
+        float xh = (x[base + c] - mean) * inv;
+        xhat[c] = xh;
+        float d = dy[base + c];
+        if (dw != null) {
+          dw[c] += d * xh;
+        }
+        if (db != null) {
+          db[c] += d;
+        }
+        float g = d * w[c];
+        sumG += g;
+        sumGx += g * xh;
+      }
+      float meanG = centered ? sumG / cols : 0f;
+      float meanGx = sumGx / cols;
+      c = 0;
+      for (; c < bound; c += LANES.length()) {
+        FloatVector.fromArray(LANES, dy, base + c).mul(FloatVector.fromArray(LANES, w, c)).sub(meanG)
+            .sub(FloatVector.fromArray(LANES, xhat, c).mul(meanGx)).mul(inv).intoArray(dx, base + c);
+      }
+      for (; c < cols; c++) {
+        dx[base + c] = (dy[base + c] * w[c] - meanG - xhat[c] * meanGx) * inv;
       }
     }
     return dx;
+  }
+
+  /** Σ x[base, base + len) in 8 fp32 lanes, summed in a fixed order. */
+  static float sum(float[] x, int base, int len) {
+    int bound = LANES.loopBound(len);
+    FloatVector acc = FloatVector.zero(LANES);
+    int j = 0;
+    for (; j < bound; j += LANES.length()) {
+      acc = acc.add(FloatVector.fromArray(LANES, x, base + j));
+    }
+    float s = sumLanes(acc);
+    for (; j < len; j++) {
+      s += x[base + j];
+    }
+    return s;
   }
 
   /**
@@ -372,11 +470,19 @@ public final class Ops {
   public static float[][] siluMulBackward(float[] dAct, float[] gate, float[] up) {
     float[] dg = new float[gate.length];
     float[] du = new float[gate.length];
-    for (int i = 0; i < gate.length; i++) {
-      double g = gate[i];
-      double sig = 1.0 / (1.0 + Math.exp(-g));
-      dg[i] = (float) (dAct[i] * up[i] * sig * (1.0 + g * (1.0 - sig)));
-      du[i] = (float) (dAct[i] * g * sig);
+    int i = 0;
+    for (int bound = LANES.loopBound(gate.length); i < bound; i += LANES.length()) {
+      FloatVector g = FloatVector.fromArray(LANES, gate, i);
+      FloatVector da = FloatVector.fromArray(LANES, dAct, i);
+      FloatVector sig = ONE.div(exp(g.neg()).add(1f));
+      da.mul(FloatVector.fromArray(LANES, up, i)).mul(sig).mul(g.mul(sig.neg().add(1f)).add(1f)).intoArray(dg, i);
+      da.mul(g).mul(sig).intoArray(du, i);
+    }
+    for (; i < gate.length; i++) {
+      float g = gate[i];
+      float sig = 1f / (exp(-g) + 1f);
+      dg[i] = dAct[i] * up[i] * sig * (g * (1f - sig) + 1f);
+      du[i] = dAct[i] * g * sig;
     }
     return new float[][] {dg, du};
   }
@@ -399,9 +505,11 @@ public final class Ops {
   }
 
   /**
-   * Backward of {@link #causalAttention}, recomputing each head's probabilities P (no (seqLen)² array is kept between
-   * heads): dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)); dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO, the last two
-   * summed over the query heads of a KV group. q, k (after RoPE), v: the forward's inputs. Returns {dq, dk, dv}.
+   * Backward of {@link #causalAttention}, recomputing each head's probabilities P a block of
+   * {@link #ATTENTION_ROW_BLOCK} query rows at a time against the keys the block sees (no (seqLen)² array is kept, and
+   * the products above the diagonal's blocks are never computed): dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P));
+   * dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO, the last two summed over the row blocks and the query heads of a KV
+   * group. q, k (after RoPE), v: the forward's inputs. Returns {dq, dk, dv}.
    */
   public static float[][] causalAttentionBackward(float[] dOut, float[] q, float[] k, float[] v, int seqLen, int numHeads,
       int numKvHeads, int headDim, float scale) {
@@ -414,35 +522,34 @@ public final class Ops {
     for (int g = 0; g < numKvHeads; g++) {
       float[] kg = slice(k, seqLen, kvWidth, g * headDim, headDim); // (seqLen, headDim)
       float[] vg = slice(v, seqLen, kvWidth, g * headDim, headDim);
-      float[] dkg = new float[seqLen * headDim];
+      float[] dkg = new float[seqLen * headDim]; // (seqLen, headDim); a block adds into its first i1 rows
       float[] dvg = new float[seqLen * headDim];
       for (int h = g * group; h < (g + 1) * group; h++) {
         float[] qh = slice(q, seqLen, qWidth, h * headDim, headDim);
         float[] doh = slice(dOut, seqLen, qWidth, h * headDim, headDim);
-        float[] p = Blas.matmulTransposed(qh, seqLen, headDim, kg, seqLen); // (seqLen, seqLen): scores, then P
-        for (int i = 0; i < seqLen; i++) {
-          softmaxRow(p, i * seqLen, i + 1, seqLen, scale);
-        }
-        float[] ds = Blas.matmulTransposed(doh, seqLen, headDim, vg, seqLen); // dP, then dS in place
-        for (int i = 0; i < seqLen; i++) {
-          int base = i * seqLen;
-          double dot = 0;
-          for (int j = 0; j <= i; j++) {
-            dot += (double) ds[base + j] * p[base + j];
+        for (int i0 = 0; i0 < seqLen; i0 += ATTENTION_ROW_BLOCK) {
+          int i1 = Math.min(seqLen, i0 + ATTENTION_ROW_BLOCK);
+          int rows = i1 - i0;
+          float[] qb = i0 == 0 && i1 == seqLen ? qh : Arrays.copyOfRange(qh, i0 * headDim, i1 * headDim); // (rows, headDim)
+          float[] dob = i0 == 0 && i1 == seqLen ? doh : Arrays.copyOfRange(doh, i0 * headDim, i1 * headDim);
+          float[] p = Blas.matmulTransposed(qb, rows, headDim, kg, i1); // (rows, i1): scores, then P
+          for (int i = 0; i < rows; i++) {
+            softmaxRow(p, i * i1, i0 + i + 1, i1, scale);
           }
-          for (int j = 0; j <= i; j++) {
-            ds[base + j] = (float) (p[base + j] * (ds[base + j] - dot));
+          float[] ds = Blas.matmulTransposed(dob, rows, headDim, vg, i1); // (rows, i1): dP, then dS in place
+          for (int i = 0; i < rows; i++) {
+            softmaxBackwardRow(ds, p, i * i1, i0 + i + 1, i1);
           }
-          Arrays.fill(ds, base + i + 1, base + seqLen, 0f);
-        }
-        float[] dqh = Blas.matmul(ds, seqLen, seqLen, kg, headDim);
-        for (int r = 0; r < seqLen; r++) {
-          for (int c = 0; c < headDim; c++) {
-            dq[r * qWidth + h * headDim + c] = dqh[r * headDim + c] * scale;
+          float[] dqb = Blas.matmul(ds, rows, i1, kg, headDim); // (rows, headDim)
+          for (int r = 0; r < rows; r++) {
+            int to = (i0 + r) * qWidth + h * headDim;
+            for (int c = 0; c < headDim; c++) {
+              dq[to + c] = dqb[r * headDim + c] * scale;
+            }
           }
+          Blas.addTransposedProduct(dkg, scale, ds, rows, i1, qb, headDim); // dkg[0, i1) += scale·dSᵀ·Q
+          Blas.addTransposedProduct(dvg, 1f, p, rows, i1, dob, headDim); // dvg[0, i1) += Pᵀ·dO
         }
-        Blas.addTransposedProduct(dkg, scale, ds, seqLen, seqLen, qh, headDim);
-        Blas.addTransposedProduct(dvg, 1f, p, seqLen, seqLen, doh, headDim);
       }
       for (int r = 0; r < seqLen; r++) {
         System.arraycopy(dkg, r * headDim, dk, r * kvWidth + g * headDim, headDim);
@@ -450,5 +557,30 @@ public final class Ops {
       }
     }
     return new float[][] {dq, dk, dv};
+  }
+
+  /**
+   * Backward of one row of {@link #softmaxRow} in place: ds[j] ← p[j]·(ds[j] − Σ_j' ds[j']·p[j']) for j < len (the dot
+   * in 8 fp32 lanes, summed in a fixed order), 0 for len ≤ j < width.
+   */
+  static void softmaxBackwardRow(float[] ds, float[] p, int base, int len, int width) {
+    int bound = LANES.loopBound(len);
+    FloatVector acc = FloatVector.zero(LANES);
+    int j = 0;
+    for (; j < bound; j += LANES.length()) {
+      acc = FloatVector.fromArray(LANES, ds, base + j).fma(FloatVector.fromArray(LANES, p, base + j), acc);
+    }
+    float dot = sumLanes(acc);
+    for (; j < len; j++) {
+      dot += ds[base + j] * p[base + j];
+    }
+    j = 0;
+    for (; j < bound; j += LANES.length()) {
+      FloatVector.fromArray(LANES, ds, base + j).sub(dot).mul(FloatVector.fromArray(LANES, p, base + j)).intoArray(ds, base + j);
+    }
+    for (; j < len; j++) {
+      ds[base + j] = p[base + j] * (ds[base + j] - dot);
+    }
+    Arrays.fill(ds, base + len, base + width, 0f);
   }
 }

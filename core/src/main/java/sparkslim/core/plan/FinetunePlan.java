@@ -70,7 +70,7 @@ public record FinetunePlan(ModelSettings model, OutputSettings output, FinetuneS
   public String canonical(String modelRoot, String tokensSha256) {
     FinetuneSettings f = finetune;
     return String.join("\n", modelRoot, "tokens=" + tokensSha256, "method=" + f.method().configName(), "seqlen=" + f.seqlen(),
-        "batch=" + f.batchSize(), "epochs=" + f.epochs(), "lr=" + f.learningRate(), "warmup=" + f.warmupFraction(),
+        "batch=" + f.batchSize(), "micro-batch=" + f.microBatchSize(), "epochs=" + f.epochs(), "lr=" + f.learningRate(), "warmup=" + f.warmupFraction(),
         "clip=" + f.maxGradNorm(), "seed=" + f.seed(), "keep-zeros=" + f.keepZeros(), "lora=" + f.loraRank() + "/" + f.loraAlpha() + "/"
             + f.loraDropout() + "/" + f.loraTargets(), "teacher=" + f.teacherPath(), "kd=" + f.kdTemperature() + "/" + f.kdCeWeight(),
         "quant-noise=" + f.quantNoise() + "/" + f.quantNoiseBlock(), f.method() == FinetuneSettings.Method.QAT ? quantization.canonical() : "",

@@ -18,7 +18,7 @@ import sparkslim.core.model.ModelSpec;
  * @param keepZeros null for auto (linears with at least {@link #AUTO_KEEP_ZEROS} exact zeros keep them)
  * @param teacherPath empty without distillation
  */
-public record FinetuneSettings(Method method, String text, int seqlen, int batchSize, int epochs, int maxSteps, double learningRate,
+public record FinetuneSettings(Method method, String text, int seqlen, int batchSize, int microBatchSize, int epochs, int maxSteps, double learningRate,
                                double warmupFraction, double maxGradNorm, int seed, Boolean keepZeros, int checkpointEvery, int loraRank,
                                double loraAlpha, double loraDropout, List<String> loraTargets, String teacherPath, double kdTemperature,
                                double kdCeWeight, double quantNoise, int quantNoiseBlock) {
@@ -53,6 +53,11 @@ public record FinetuneSettings(Method method, String text, int seqlen, int batch
     String text = c.required(ConfigKey.FINETUNE_TEXT);
     int seqlen = Values.atLeast(c, ConfigKey.FINETUNE_SEQLEN, 2, "(a next-token loss needs 2 tokens)");
     int batch = Values.positive(c, ConfigKey.FINETUNE_BATCH_SIZE);
+    int micro = Values.positive(c, ConfigKey.FINETUNE_MICRO_BATCH_SIZE);
+    if (batch % micro != 0) {
+      throw new SparkslimException("'" + ConfigKey.FINETUNE_MICRO_BATCH_SIZE.key() + "' is set to " + micro + " but must divide '"
+          + ConfigKey.FINETUNE_BATCH_SIZE.key() + "' (" + batch + ")");
+    }
     int epochs = Values.positive(c, ConfigKey.FINETUNE_EPOCHS);
     int maxSteps = Values.atLeast(c, ConfigKey.FINETUNE_MAX_STEPS, 0, "(0 = all)");
     double lr = Values.finite(c, ConfigKey.FINETUNE_LEARNING_RATE, "> 0");
@@ -100,7 +105,7 @@ public record FinetuneSettings(Method method, String text, int seqlen, int batch
       throw new SparkslimException("'" + ConfigKey.FINETUNE_QUANT_NOISE.key() + "' is set to " + noise + " but must be in (0, 1] (1 = plain QAT)");
     }
     int noiseBlock = Values.positive(c, ConfigKey.FINETUNE_QUANT_NOISE_BLOCK);
-    return new FinetuneSettings(method, text, seqlen, batch, epochs, maxSteps, lr, warmup, clip, seed, keepZeros, checkpointEvery, rank, alpha,
+    return new FinetuneSettings(method, text, seqlen, batch, micro, epochs, maxSteps, lr, warmup, clip, seed, keepZeros, checkpointEvery, rank, alpha,
         dropout, targets, teacher, temperature, ceWeight, noise, noiseBlock);
   }
 

@@ -157,17 +157,35 @@ public final class Trainer {
    * task computes it.
    */
   public GradientSums gradientSums(int step, List<int[]> windows, int[] ids) {
+    return gradientSums(step, windows, ids, 1);
+  }
+
+  /**
+   * As {@link #gradientSums(int, List, int[])} with the windows taken in micro-batches of {@code microBatchSize}
+   * consecutive windows: a micro-batch's gradients are summed in fp32, window after window in its order, and that sum is
+   * added to the exact sums once (one conversion per micro-batch instead of per window). The total depends on the
+   * micro-batches, never on how whole micro-batches are split over tasks.
+   */
+  public GradientSums gradientSums(int step, List<int[]> windows, int[] ids, int microBatchSize) {
+    if (microBatchSize < 1 || windows.size() % microBatchSize != 0) {
+      throw new IllegalArgumentException(windows.size() + " windows are not whole micro-batches of " + microBatchSize);
+    }
     Map<String, ExactSums> sums = new LinkedHashMap<>();
     parameters.forEach((name, p) -> sums.put(name, new ExactSums(p.length)));
     ExactSums loss = new ExactSums(1);
     long predictions = 0;
-    for (int w = 0; w < windows.size(); w++) {
-      Map<String, float[]> g = new LinkedHashMap<>();
-      parameters.forEach((name, p) -> g.put(name, new float[p.length]));
-      int[] tokens = windows.get(w);
-      double l = model.backward(tokens, g, recompute, seed * 1_000_000_007L + step * 65_537L + ids[w], distillation);
-      loss.add(0, l);
-      predictions += tokens.length - 1;
+    Map<String, float[]> g = new LinkedHashMap<>(); // the micro-batch's fp32 sums, in the parameters' layouts
+    parameters.forEach((name, p) -> g.put(name, new float[p.length]));
+    for (int m = 0; m < windows.size(); m += microBatchSize) {
+      if (m > 0) {
+        g.values().forEach(v -> java.util.Arrays.fill(v, 0f));
+      }
+      for (int w = m; w < m + microBatchSize; w++) {
+        int[] tokens = windows.get(w);
+        double l = model.backward(tokens, g, recompute, seed * 1_000_000_007L + step * 65_537L + ids[w], distillation);
+        loss.add(0, l);
+        predictions += tokens.length - 1;
+      }
       for (Map.Entry<String, float[]> e : g.entrySet()) {
         ExactSums s = sums.get(e.getKey());
         float[] v = e.getValue();
@@ -237,7 +255,9 @@ public final class Trainer {
       if (v == null || v.length != e.getValue().length) {
         throw new IllegalArgumentException("No " + e.getValue().length + " values for parameter '" + e.getKey() + "'");
       }
-      System.arraycopy(v, 0, e.getValue(), 0, v.length);
+      if (v != e.getValue()) { // the driver's own arrays when a local-mode task shares its model
+        System.arraycopy(v, 0, e.getValue(), 0, v.length);
+      }
     }
     if (fakeQuant != null) {
       fakeQuant.weightsChanged();

@@ -2,6 +2,7 @@ package sparkslim.core.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -39,6 +40,26 @@ class TrainerTest {
       ws.add(t);
     }
     return ws;
+  }
+
+  @Test
+  void aStepDoesNotDependOnHowWholeMicroBatchesAreSplit() {
+    List<int[]> ws = windows(4, 2);
+    int[] ids = {0, 1, 2, 3};
+    LearningRateSchedule s = LearningRateSchedule.of(10, 0.1, 1e-2);
+    Trainer one = Trainer.full(model(2), null, false, s, 1.0, false, 3);
+    Trainer two = Trainer.full(model(2), null, false, s, 1.0, false, 3);
+    for (int k = 0; k < 3; k++) {
+      Trainer.StepResult a = one.step(k, one.gradientSums(k, ws, ids, 2));
+      Trainer.GradientSums left = two.gradientSums(k, ws.subList(2, 4), new int[] {2, 3}, 2);
+      Trainer.GradientSums right = two.gradientSums(k, ws.subList(0, 2), new int[] {0, 1}, 2);
+      Trainer.StepResult b = two.step(k, right.merge(left));
+      assertEquals(a, b, "step " + k);
+    }
+    for (Map.Entry<String, float[]> e : one.parameters().entrySet()) {
+      assertArrayEquals(e.getValue(), two.parameters().get(e.getKey()), e.getKey());
+    }
+    assertThrows(IllegalArgumentException.class, () -> one.gradientSums(0, ws.subList(0, 3), new int[] {0, 1, 2}, 2));
   }
 
   @Test
