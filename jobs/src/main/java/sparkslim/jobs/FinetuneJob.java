@@ -189,7 +189,7 @@ public final class FinetuneJob {
         seconds.put("eval", (tEnd - tEval) / 1e9);
         seconds.put("total", (System.nanoTime() - t0) / 1e9);
         report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId()).put("partitions", partitions)
-            .put("recompute", recompute);
+            .put("recompute", recompute).put("exchange", jsc.isLocal() ? "in-memory" : "broadcast-shuffle");
         run.log("trained %d steps; wrote %s/model", steps, out.root());
       } finally {
         DistributedGradients.clear(); // local-mode tasks ran in this JVM; full fine-tuning trained its copy in place

@@ -54,6 +54,9 @@ class FinetuneJobTest {
       }
     }
     assertEquals(311_296, report(one).get("training").get("trainable_parameters").asLong(), "r 8 on the 7 linears of 8 blocks");
+    assertEquals("in-memory", report(two).get("spark").get("exchange").asText(), "local mode hands the sums over in memory");
+    assertEquals("broadcast-shuffle", report(cluster).get("spark").get("exchange").asText());
+    assertEquals(2, report(two).get("spark").get("partitions").asInt(), "2 micro-batches of 2: 2 tasks");
     assertTrue(Files.exists(one.resolve("checkpoints").resolve("step-00003.parquet")));
     assertFalse(Files.exists(one.resolve("checkpoints").resolve("step-00002.parquet")), "only the newest checkpoint is kept");
     assertTrue(Files.exists(one.resolve("metrics").resolve("steps-00000.parquet")));
