@@ -143,11 +143,8 @@ public final class DistributedGradients {
         ids.add(w.id());
       });
     }
-    if (size < 0) {
-      return executorTrainer(runKey, student, teacher, recipe, parameters, step).gradientSums(step, List.of(), new int[0]);
-    }
     Trainer t = executorTrainer(runKey, student, teacher, recipe, parameters, step);
-    return t.gradientSums(step, tokens, ids.stream().mapToInt(Integer::intValue).toArray(), size);
+    return t.gradientSums(step, tokens, ids.stream().mapToInt(Integer::intValue).toArray(), Math.max(size, 1)); // an empty task: no windows
   }
 
   /**
