@@ -40,8 +40,6 @@ import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelExporter;
 import sparkslim.core.plan.DepthPrunePlan;
 import sparkslim.jobs.driver.BlockImportanceScorer;
-import sparkslim.jobs.driver.CalibrationSource;
-import sparkslim.jobs.driver.EvalSource;
 import sparkslim.jobs.spark.PerplexityEvaluator;
 import sparkslim.jobs.spark.ExecutorModels;
 import sparkslim.jobs.spark.SparkSessions;
@@ -61,7 +59,11 @@ public final class DepthPruneJob {
   private DepthPruneJob() {}
 
   public static void run(List<String> args) {
-    JobRun run = JobRun.start(JOB, args);
+    run(JobRun.start(JOB, args));
+  }
+
+  /** Runs a resolved configuration (from the command line, or a sweep's point inside its application). */
+  static void run(JobRun run) {
     long t0 = run.startNanos();
     Config config = run.config();
     // Every setting is parsed and checked here, then against the model's config.json before any weight is read:
@@ -78,8 +80,8 @@ public final class DepthPruneJob {
     int numLayers = model.spec().numLayers();
     SortedSet<Integer> protectedBlocks = plan.depth().protectedBlocks(numLayers, configSource);
     DType dtype = plan.output().dtype(model.spec());
-    List<int[]> windows = criterion.needsCalibration() ? CalibrationSource.windows(plan.calibration(), model, hadoopConf) : List.of();
-    EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
+    List<int[]> windows = criterion.needsCalibration() ? run.calibrationWindows(plan.calibration(), model) : List.of();
+    EvalTexts evalTexts = run.evalTexts(plan.eval(), model);
     String windowsSha = windowsSha256(windows);
     String fingerprint = plan.fingerprint(model.root().toString(), protectedBlocks, windowsSha);
     String runId = run.runId();
@@ -95,7 +97,7 @@ public final class DepthPruneJob {
           + "or give the executors more memory ('spark.executor.memory') and set '" + ConfigKey.EVAL_MODE.key() + "=in-memory'");
     }
     // streamed: the driver reads no weights but one block at a time (magnitude), the executors read them from the files
-    CausalLm lm = streamed ? null : model.loadModel();
+    CausalLm lm = streamed ? null : run.shared().get("dense model", model.root().toString(), model::loadModel);
     String location = model.root().toString();
 
     run.onSpark(outputPath, master, config.string(ConfigKey.SPARK_APP_NAME), (jsc, out, report) -> {
@@ -117,7 +119,8 @@ public final class DepthPruneJob {
           resumed.add(true);
         } else {
           jsc.setJobGroup("round-" + r, "sparkslim depth-prune: " + criterion.configName() + " round " + r, false);
-          round = score(r, criterion, scorer, model, lm, removed, protectedBlocks, mode == DepthMode.ONE_SHOT ? numBlocks : 1);
+          round = score(r, criterion, scorer, model, lm, removed, protectedBlocks, mode == DepthMode.ONE_SHOT ? numBlocks : 1,
+              run.shared(), windowsSha + " " + streamed);
           BlockScoreTable.write(file, runId, fingerprint, criterion.configName(), round, protectedBlocks, hadoopConf);
           run.log("round %d: %s order %s, removes %s (%.1fs)", r, criterion.configName(), round.order(), round.removed(), round.seconds());
           resumed.add(false);
@@ -178,7 +181,7 @@ public final class DepthPruneJob {
           after = PerplexityEvaluator.evaluateStreamed(jsc, exported, kept.size(), evalTexts, evalPartitions, m -> run.log("eval after: %s", m));
           ExecutorModels.clear(); // local mode ran the tasks in this JVM: drop what they cached
         } else {
-          before = PerplexityEvaluator.evaluate(jsc, lm, evalTexts, evalPartitions);
+          before = run.shared().get("dense eval", location + " " + plan.eval(), () -> PerplexityEvaluator.evaluate(jsc, lm, evalTexts, evalPartitions));
           after = PerplexityEvaluator.evaluate(jsc, ShortenedModel.inMemory(lm, kept, dtype), evalTexts, evalPartitions);
         }
         PerplexityEvaluator.report(evalBefore, evalTexts, before);
@@ -201,7 +204,7 @@ public final class DepthPruneJob {
 
   /** Scores the blocks still in the model and picks the {@code take} least important unprotected ones. */
   private static DepthRound score(int round, DepthCriterion criterion, BlockImportanceScorer scorer, ModelDirectory model, CausalLm lm,
-                                  List<Integer> removed, Set<Integer> protectedBlocks, int take) {
+                                  List<Integer> removed, Set<Integer> protectedBlocks, int take, SharedWork shared, String calibrationKey) {
     long start = System.nanoTime();
     int numLayers = model.spec().numLayers();
     List<Integer> remaining = new ArrayList<>();
@@ -211,6 +214,19 @@ public final class DepthPruneJob {
       }
     }
     Set<Integer> skip = Set.copyOf(removed);
+    // A round's scores depend on the model, the calibration windows, the criterion and the blocks already removed, not on
+    // how many blocks the run removes: one-shot runs of one criterion with different depth.num-blocks share them.
+    BlockImportanceScorer.Scores scores = shared.get("block scores", model.root() + " " + criterion.configName() + " " + calibrationKey
+        + " " + new TreeSet<>(skip), () -> blockScores(criterion, scorer, model, lm, skip, remaining));
+    List<Integer> order = DepthPlanner.order(scores.scores(), remaining);
+    List<Integer> candidates = DepthPlanner.withoutProtected(order, protectedBlocks);
+    return new DepthRound(round, scores.scores(), order, List.copyOf(candidates.subList(0, take)), scores.modelScore(),
+        (System.nanoTime() - start) / 1e9);
+  }
+
+  private static BlockImportanceScorer.Scores blockScores(DepthCriterion criterion, BlockImportanceScorer scorer, ModelDirectory model,
+                                                          CausalLm lm, Set<Integer> skip, List<Integer> remaining) {
+    int numLayers = model.spec().numLayers();
     BlockImportanceScorer.Scores scores;
     switch (criterion) {
       case PPL:
@@ -230,10 +246,7 @@ public final class DepthPruneJob {
       default:
         throw new IllegalStateException("Unhandled criterion " + criterion);
     }
-    List<Integer> order = DepthPlanner.order(scores.scores(), remaining);
-    List<Integer> candidates = DepthPlanner.withoutProtected(order, protectedBlocks);
-    return new DepthRound(round, scores.scores(), order, List.copyOf(candidates.subList(0, take)), scores.modelScore(),
-        (System.nanoTime() - start) / 1e9);
+    return scores;
   }
 
   static void depthReport(ObjectNode node, DepthCriterion criterion, DepthMode mode, int numBlocks, Set<Integer> protectedBlocks,

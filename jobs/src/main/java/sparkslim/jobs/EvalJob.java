@@ -45,7 +45,11 @@ public final class EvalJob {
   private EvalJob() {}
 
   public static void run(List<String> args) {
-    JobRun run = JobRun.start("eval", args);
+    run(JobRun.start("eval", args));
+  }
+
+  /** Runs a resolved configuration (from the command line, or a sweep's dense point inside its application). */
+  static void run(JobRun run) {
     long t0 = run.startNanos();
     Config config = run.config();
     EvalPlan plan = EvalPlan.of(config);
@@ -55,10 +59,7 @@ public final class EvalJob {
 
     // Validate everything on the driver before Spark starts: model directory, tokenizer, texts.
     ModelDirectory model = ModelDirectory.open(s.modelPath(), hadoopConf, plan::check);
-    EvalTexts texts;
-    try (TextTokenizer tokenizer = TextTokenizer.load(model.fileSystem(), model.tokenizerPath())) {
-      texts = EvalTexts.prepare(tokenizer, s.texts(), s.seqlen(), s.maxWindows(), hadoopConf, ConfigKey.EVAL_TEXTS.key());
-    }
+    EvalTexts texts = run.evalTexts(plan.eval(), model);
     for (int t = 0; t < texts.names().size(); t++) {
       run.log("text %s: %d tokens, %d windows of %d", texts.names().get(t), texts.tokenCounts().get(t), texts.windowCount(t), s.seqlen());
     }
@@ -69,7 +70,7 @@ public final class EvalJob {
     run.log("%s", decision.logLine());
     boolean streamed = decision.mode() == EvalMode.STREAMED;
     // streamed: the driver reads no weights, the executors read them from the files (ExecutorModels)
-    CausalLm lm = streamed ? null : model.loadModel();
+    CausalLm lm = streamed ? null : run.shared().get("dense model", model.root().toString(), model::loadModel);
     long tLoaded = System.nanoTime();
 
     run.onSpark(s.outputPath(), master, s.appName(), (jsc, out, report) -> {
@@ -86,11 +87,12 @@ public final class EvalJob {
           ExecutorModels.clear();
         }
       } else {
-        results = PerplexityEvaluator.evaluate(jsc, lm, texts, partitions);
+        results = run.shared().get("dense eval", model.root() + " " + plan.eval(), () -> PerplexityEvaluator.evaluate(jsc, lm, texts, partitions));
       }
       long tEvaluated = System.nanoTime();
 
       report.put("model", s.modelPath());
+      report.put("parameters", model.spec().parameterCount());
       report.put("mode", decision.mode().configName());
       PerplexityEvaluator.report(report.putObject("eval"), texts, results);
       for (int t = 0; t < texts.names().size(); t++) {

@@ -40,18 +40,49 @@ public final class JobRun {
   private final String job;
   private final String runId;
   private final Config config;
+  private final String logLabel;
+  private final JavaSparkContext sharedSpark; // a sweep's application; null: start one
+  private final SharedWork shared;
   private final Configuration hadoopConf = new Configuration();
   private final long startNanos = System.nanoTime();
 
-  private JobRun(String job, Config config) {
+  private JobRun(String job, Config config, String logLabel, JavaSparkContext sharedSpark, SharedWork shared) {
     this.job = job;
     this.config = config;
+    this.logLabel = logLabel;
+    this.sharedSpark = sharedSpark;
+    this.shared = shared;
     this.runId = job + "-" + UUID.randomUUID().toString().substring(0, 8);
   }
 
   /** Resolves the configuration of {@code job} from its command-line arguments. */
   public static JobRun start(String job, List<String> args) {
-    return new JobRun(job, ConfigLoader.fromArgs(job, args));
+    return new JobRun(job, ConfigLoader.fromArgs(job, args), job, null, SharedWork.none());
+  }
+
+  /**
+   * A run of {@code job} inside a running application (a sweep's point): it runs on {@code spark} and leaves it running,
+   * takes what others already computed from {@code shared}, and logs as {@code [sparkslim <logLabel>]}.
+   */
+  public static JobRun inside(String job, Config config, String logLabel, JavaSparkContext spark, SharedWork shared) {
+    return new JobRun(job, config, logLabel, spark, shared);
+  }
+
+  /** The calibration windows of checked settings (shared by a sweep's points on one model). */
+  public List<int[]> calibrationWindows(sparkslim.core.plan.CalibrationSettings settings, sparkslim.core.model.ModelDirectory model) {
+    return shared.get("calibration windows", model.root() + " " + settings,
+        () -> sparkslim.jobs.driver.CalibrationSource.windows(settings, model, hadoopConf));
+  }
+
+  /** The eval texts of checked settings, or null when none are set (shared by a sweep's points on one model). */
+  public sparkslim.core.eval.EvalTexts evalTexts(sparkslim.core.plan.EvalSettings settings, sparkslim.core.model.ModelDirectory model) {
+    return settings.enabled() ? shared.get("eval texts", model.root() + " " + settings,
+        () -> sparkslim.jobs.driver.EvalSource.texts(settings, model, hadoopConf)) : null;
+  }
+
+  /** Work shared with the other runs of this JVM (a sweep's points); outside a sweep it computes every time. */
+  public SharedWork shared() {
+    return shared;
   }
 
   public String job() {
@@ -82,7 +113,7 @@ public final class JobRun {
 
   /** One progress line on stderr: {@code [sparkslim <job>] ...}. */
   public void log(String format, Object... args) {
-    System.err.println("[sparkslim " + job + "] " + String.format(format, args));
+    System.err.println("[sparkslim " + logLabel + "] " + String.format(format, args));
   }
 
   /** A job's part that needs no Spark (e.g. {@code random-model}): fills {@code report} and writes under {@code out}. */
@@ -96,6 +127,10 @@ public final class JobRun {
    * commit protocol, {@code resolved-config.yaml}, {@code report.json} and {@code _SUCCESS}. Spark is always stopped.
    */
   public void onSpark(String outputPath, String master, String appName, Body body) {
+    if (sharedSpark != null) {
+      withOutput(outputPath, (out, report) -> body.run(sharedSpark, out, report));
+      return;
+    }
     withOutput(outputPath, (out, report) -> {
       SparkSession spark = SparkSessions.start(master, appName);
       try {

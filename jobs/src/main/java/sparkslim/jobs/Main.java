@@ -51,6 +51,9 @@ public final class Main {
         case "finetune":
           FinetuneJob.run(rest);
           return EXIT_OK;
+        case "sweep":
+          SweepJob.run(rest);
+          return EXIT_OK;
         case "windows":
           WindowsJob.run(rest);
           return EXIT_OK;
@@ -83,7 +86,7 @@ public final class Main {
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, finetune, windows, random-model, bench-forward, bench-sparsegpt, bench-gptq, bench-sparsellm, bench-depth, bench-solve, bench-finetune\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, finetune, sweep, windows, random-model, bench-forward, bench-sparsegpt, bench-gptq, bench-sparsellm, bench-depth, bench-solve, bench-finetune\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -147,6 +150,10 @@ public final class Main {
         "         [--finetune.teacher.path=DIR --finetune.kd.temperature=1 --finetune.kd.ce-weight=0] [--finetune.keep-zeros=auto]",
         "         qat: --quantization.method=rtn --quantization.bits=3 [--quantization.group-size=128 --quantization.symmetric=false]",
         "         [--finetune.quant-noise=1.0 --finetune.quant-noise-block=8] [--eval.texts=FILE,...]",
+        "  sweep  a grid of prune / depth-prune / quantize points in one Spark application: shared tokenization, dense model,",
+        "         dense eval and depth scores; points run concurrently; OUT/points/<point-id>/ per point (a rerun skips finished",
+        "         ones), OUT/results.parquet|csv|md, plots and report.html (see conf/sweep-examples.yaml)",
+        "         --config=SWEEP.yaml --output.path=OUT [--sweep.concurrency=2] [--key=value: applies to every point]",
         "  windows  write a calibration windows file OUT/windows.safetensors: the first windows of a text, or sampled ones",
         "         --model.path=DIR --output.path=OUT (--eval.texts=FILE [--eval.seqlen=512 --eval.max-windows=32] | --calibration.text=FILE ...)",
         "  random-model  write a HuggingFace model directory of random bf16 weights at a published shape (no Spark), for capacity planning",

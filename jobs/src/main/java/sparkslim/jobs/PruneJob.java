@@ -28,8 +28,6 @@ import sparkslim.core.prune.PruningMethod;
 import sparkslim.core.prune.sparsellm.FfnKind;
 import sparkslim.core.prune.sparsellm.SparseLlmOptions;
 import sparkslim.core.prune.sparsellm.SparseLlmSolver;
-import sparkslim.jobs.driver.CalibrationSource;
-import sparkslim.jobs.driver.EvalSource;
 import sparkslim.jobs.driver.FfnAlternation;
 import sparkslim.jobs.driver.LayerSequentialDriver;
 
@@ -43,7 +41,11 @@ public final class PruneJob {
   private PruneJob() {}
 
   public static void run(List<String> args) {
-    JobRun run = JobRun.start("prune", args);
+    run(JobRun.start("prune", args));
+  }
+
+  /** Runs a resolved configuration (from the command line, or a sweep's point inside its application). */
+  static void run(JobRun run) {
     long t0 = run.startNanos();
     Config config = run.config();
     // Every setting is parsed and checked here, then against the model's config.json before any weight is read:
@@ -73,8 +75,8 @@ public final class PruneJob {
           options.iterations());
     }
     int prunedBlocks = plan.prunedBlocks(model.spec().numLayers());
-    List<int[]> windows = CalibrationSource.windows(plan.calibration(), model, hadoopConf);
-    EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
+    List<int[]> windows = run.calibrationWindows(plan.calibration(), model);
+    EvalTexts evalTexts = run.evalTexts(plan.eval(), model);
     String fingerprint = plan.fingerprint(model.root().toString());
     EvalMode evalMode = plan.eval().mode();
     String runId = run.runId();
@@ -144,6 +146,9 @@ public final class PruneJob {
       ObjectNode sp = report.putObject("sparsity");
       sp.put("target", mask.isUnstructured() ? sparsity : (double) mask.n() / mask.m());
       sp.put("actual", census.sparsity());
+      sp.put("zeros", census.zeros()).put("numel", census.numel());
+      report.put("parameters", model.spec().parameterCount());
+      report.put("nonzero_parameters", model.spec().parameterCount() - census.zeros());
       if (!mask.isUnstructured()) {
         sp.putObject("structure").put("n", mask.n()).put("m", mask.m()).put("groups", census.groups())
             .put("groups_with_exactly_n_zeros", census.exactlyN()).put("groups_with_at_least_n_zeros", census.atLeastN());

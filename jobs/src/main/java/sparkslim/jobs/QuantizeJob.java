@@ -15,8 +15,6 @@ import sparkslim.core.plan.QuantizationSettings;
 import sparkslim.core.plan.QuantizePlan;
 import sparkslim.core.prune.LinearCensus;
 import sparkslim.core.prune.MaskStructure;
-import sparkslim.jobs.driver.CalibrationSource;
-import sparkslim.jobs.driver.EvalSource;
 import sparkslim.jobs.driver.LayerSequentialDriver;
 
 /**
@@ -32,7 +30,11 @@ public final class QuantizeJob {
   private QuantizeJob() {}
 
   public static void run(List<String> args) {
-    JobRun run = JobRun.start("quantize", args);
+    run(JobRun.start("quantize", args));
+  }
+
+  /** Runs a resolved configuration (from the command line, or a sweep's point inside its application). */
+  static void run(JobRun run) {
     long t0 = run.startNanos();
     Config config = run.config();
     // Every setting is parsed and checked here, then against the model's config.json before any weight is read:
@@ -45,8 +47,8 @@ public final class QuantizeJob {
     ModelDirectory model = ModelDirectory.open(modelPath, hadoopConf, plan::check);
     DType dtype = plan.output().dtype(model.spec());
     DType weightDtype = ModelExporter.storedDtype(model);
-    List<int[]> windows = q.readsCalibration() ? CalibrationSource.windows(plan.calibration(), model, hadoopConf) : List.of();
-    EvalTexts evalTexts = EvalSource.texts(plan.eval(), model, hadoopConf);
+    List<int[]> windows = q.readsCalibration() ? run.calibrationWindows(plan.calibration(), model) : List.of();
+    EvalTexts evalTexts = run.evalTexts(plan.eval(), model);
     String fingerprint = plan.fingerprint(model.root().toString());
     String runId = run.runId();
     String scheme = q.scheme(weightDtype).label();
@@ -90,6 +92,7 @@ public final class QuantizeJob {
       report.put("calibration_windows", windows.size());
       report.put("calibration_seqlen", windows.isEmpty() ? 0 : windows.get(0).length);
       report.put("zero_fraction", census.sparsity());
+      report.put("parameters", model.spec().parameterCount());
       ObjectNode eval = report.putObject("eval");
       CompressedOutput.evaluate(jsc, exported, model.spec(), evalTexts, plan.eval().mode(), eval, "after quantization", hadoopConf,
           m -> run.log("%s", m));

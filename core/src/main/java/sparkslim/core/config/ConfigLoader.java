@@ -65,6 +65,25 @@ public final class ConfigLoader {
     return load(null, configFiles, overrides);
   }
 
+  /**
+   * The defaults of {@code job} (as {@link #fromArgs(String, List)}), then each layer in order: its key is the origin
+   * named in messages and in {@code resolved-config.yaml} (e.g. a sweep file's shared keys, then one grid block's values).
+   */
+  public static Config layered(String job, Map<String, Map<String, String>> layers) {
+    Config base = load(job, List.of(), Map.of());
+    Map<String, String> values = new LinkedHashMap<>(base.values());
+    Map<String, String> origins = new LinkedHashMap<>(base.origins());
+    for (Map.Entry<String, Map<String, String>> layer : layers.entrySet()) {
+      apply(layer.getValue(), values, origins, layer.getKey(), false);
+    }
+    return new Config(values, origins);
+  }
+
+  /** Nested maps become dotted keys, lists comma-separated values (as in a {@code --config} file). */
+  public static Map<String, String> flattenTree(JsonNode tree, String source) {
+    return flatten(tree, source);
+  }
+
   static Config load(String job, List<String> configFiles, Map<String, String> overrides) {
     Map<String, String> values = new LinkedHashMap<>();
     Map<String, String> origins = new LinkedHashMap<>();
@@ -109,12 +128,17 @@ public final class ConfigLoader {
   }
 
   private static void apply(Map<String, String> source, Map<String, String> values, Map<String, String> origins, String origin) {
+    apply(source, values, origins, origin, true);
+  }
+
+  private static void apply(Map<String, String> source, Map<String, String> values, Map<String, String> origins, String origin,
+                            boolean logOverrides) {
     for (Map.Entry<String, String> e : source.entrySet()) {
       if (ConfigKey.find(e.getKey()).isEmpty()) {
         throw new SparkslimException("Unknown config key '" + e.getKey() + "' (from " + origin + "); did you mean '"
             + ConfigKey.closest(e.getKey()) + "'?");
       }
-      if (!origin.startsWith("conf/defaults") && !e.getValue().equals(values.get(e.getKey()))) {
+      if (logOverrides && !origin.startsWith("conf/defaults") && !e.getValue().equals(values.get(e.getKey()))) {
         System.err.println("Overriding: " + e.getKey() + " = " + e.getValue() + " (from " + origin + ")");
       }
       values.put(e.getKey(), e.getValue());

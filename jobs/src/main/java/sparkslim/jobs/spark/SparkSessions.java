@@ -66,8 +66,14 @@ public final class SparkSessions {
   }
 
   public static SparkSession start(String configuredMaster, String appName) {
+    return start(configuredMaster, appName, java.util.Map.of());
+  }
+
+  /** As {@link #start(String, String)}, with {@code settings} set where neither spark-submit nor the system properties set them. */
+  public static SparkSession start(String configuredMaster, String appName, java.util.Map<String, String> settings) {
     STARTED.incrementAndGet();
     SparkConf conf = new SparkConf(); // picks up spark.* system properties set by spark-submit
+    settings.forEach(conf::setIfMissing);
     String master = !configuredMaster.isBlank() ? configuredMaster : conf.get("spark.master", DEFAULT_MASTER);
     conf.setMaster(master).setAppName(conf.get("spark.app.name", appName));
     String javaOptions = conf.get("spark.executor.extraJavaOptions", "");
