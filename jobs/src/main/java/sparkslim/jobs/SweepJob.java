@@ -89,7 +89,8 @@ public final class SweepJob {
     String sweepFile = file;
     SweepPlan plan = SweepPlan.of(sweepFile, overrides);
     Configuration hadoopConf = new Configuration();
-    plan.check(hadoopConf);
+    Map<String, String> refused = plan.check(hadoopConf); // points their model cannot do: failed rows, not run
+    refused.forEach((id, message) -> System.err.println("[sparkslim sweep] point " + id + " cannot run on its model: " + message));
     Map<String, Map<String, String>> sharedLayers = new LinkedHashMap<>();
     Map<String, String> cli = new LinkedHashMap<>(overrides);
     cli.remove(SweepPlan.CONCURRENCY);
@@ -108,7 +109,7 @@ public final class SweepJob {
       long t0 = System.nanoTime();
       try {
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        outcomes.addAll(runPoints(plan, jsc, run, out.fileSystem(), hadoopConf));
+        outcomes.addAll(runPoints(plan, refused, jsc, run, out.fileSystem(), hadoopConf));
         report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId())
             .put("default_parallelism", jsc.defaultParallelism());
       } finally {
@@ -172,7 +173,8 @@ public final class SweepJob {
   }
 
   /** Runs (or resumes) every point, {@code plan.concurrency()} at a time, printing a progress line per finished point. */
-  private static List<Outcome> runPoints(SweepPlan plan, JavaSparkContext jsc, JobRun sweep, FileSystem fs, Configuration conf) {
+  private static List<Outcome> runPoints(SweepPlan plan, Map<String, String> refused, JavaSparkContext jsc, JobRun sweep, FileSystem fs,
+                                         Configuration conf) {
     List<SweepPlan.Point> points = plan.points();
     ExecutorService pool = Executors.newFixedThreadPool(plan.concurrency(), r -> {
       Thread t = new Thread(r, "sweep-point");
@@ -188,7 +190,8 @@ public final class SweepJob {
       SweepPlan.Point point = points.get(i);
       int index = i;
       futures.add(pool.submit(() -> {
-        Outcome o = runPoint(point, index, jsc, sweep, fs, conf, stopAfter == null ? -1 : Integer.parseInt(stopAfter), ran);
+        Outcome o = refused.containsKey(point.id()) ? new Outcome(point, row(point, null, "failed", refused.get(point.id()), null, fs), 0, false)
+            : runPoint(point, index, jsc, sweep, fs, conf, stopAfter == null ? -1 : Integer.parseInt(stopAfter), ran);
         int n = done.incrementAndGet();
         double elapsed = (System.nanoTime() - start) / 1e9;
         double eta = elapsed / n * (points.size() - n);

@@ -171,8 +171,14 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
     List<Point> points = new ArrayList<>();
     Map<String, String> identities = new LinkedHashMap<>(); // identity -> "grid block i"
     Map<String, String> ids = new LinkedHashMap<>();
-    for (String model : models) {
+    Set<String> modelNames = new LinkedHashSet<>();
+    for (int m = 0; m < models.size(); m++) {
+      String model = models.get(m);
       String modelName = modelName(model);
+      if (!modelNames.add(modelName)) { // two directories with one name: the second is named by its position
+        modelName = modelName + "-" + (m + 1);
+        modelNames.add(modelName);
+      }
       Map<String, Map<String, String>> denseLayers = new LinkedHashMap<>();
       denseLayers.put(source, sharedKeys);
       denseLayers.put("command line", cli);
@@ -236,9 +242,12 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
 
   /**
    * Checks every point against its model's config.json (read once per model, no weights): the checks each job runs
-   * before Spark ({@link PrunePlan#check}, ...), with the point named in the message.
+   * before Spark ({@link PrunePlan#check}, ...). A model directory that cannot be opened is a user error; a point its
+   * model cannot do (SparseLLM on an FFN it does not support, more blocks removed than the model has) is returned, by
+   * point id, with its message: the sweep records it as a failed row and runs the others.
    */
-  public SweepPlan check(org.apache.hadoop.conf.Configuration hadoopConf) {
+  public Map<String, String> check(org.apache.hadoop.conf.Configuration hadoopConf) {
+    Map<String, String> failed = new LinkedHashMap<>();
     for (String model : models) {
       sparkslim.core.model.ModelDirectory directory = sparkslim.core.model.ModelDirectory.open(model, hadoopConf);
       String configSource = directory.root() + "/" + sparkslim.core.model.ModelDirectory.CONFIG_FILE;
@@ -258,12 +267,11 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
             default -> throw new IllegalStateException("Unhandled job " + point.job());
           }
         } catch (SparkslimException e) {
-          throw new SparkslimException("Sweep point '" + point.label() + "' (" + (point.block() < 0 ? "dense" : "grid block " + (point.block() + 1)) + " of " + source + ", "
-              + point.job().configName() + "): " + e.getMessage(), e);
+          failed.put(point.id(), e.getMessage());
         }
       }
     }
-    return this;
+    return failed;
   }
 
   private static List<Map<String, List<String>>> grid(JsonNode node, String source) {
