@@ -1,5 +1,6 @@
-"""sparkslim on Airflow 2.x: a daily `eval` run, an eval sweep over several models, a pruning sweep over sparsities,
-a depth-pruning sweep over criteria and block counts, and a recovery chain (depth-prune, then LoRA retraining).
+"""sparkslim on Airflow 2.x: a daily `eval` run, an eval of several models, a compression sweep (one `sparkslim sweep`
+application running a whole grid of prune / depth-prune / quantize points, the sweep file a DAG parameter), and a
+recovery chain (depth-prune, then LoRA retraining).
 
 Deployment glue only: every task is one spark-submit of the sparkslim fat jar
 (./mvnw -Pdist -DskipTests package -> jobs/target/sparkslim-jobs-0.1.0-SNAPSHOT-all.jar),
@@ -20,27 +21,17 @@ SPARKSLIM_JAR = "/opt/sparkslim/sparkslim.jar"
 SPARK_CONN_ID = "spark_default"
 EVAL_TEXTS = "hdfs:///data/imdb.eval.txt"
 
-# Models of the example sweep: one eval task each, model at hdfs:///models/<name>.
+# Models evaluated daily: one eval task each, model at hdfs:///models/<name>.
 SWEEP_MODELS = ["tiny-llama-imdb", "tiny-llama-imdb-w4", "tiny-llama-imdb-w3"]
 
-# Pruning sweep: one `prune` task per (method, sparsity); each writes a model, Parquet shards and report.json.
+# The compression sweep: one spark-submit of `sparkslim sweep`, the grid in a sweep file (see conf/sweep-examples.yaml)
+# that the driver reads (an hdfs:// path, or a path on the submitting machine in client mode). Override it per run with
+# the DAG parameter sweep_file ("Trigger DAG w/ config": {"sweep_file": "hdfs:///sweeps/mine.yaml"}). A retry reruns
+# the same application on the same output path: the points that finished (_SUCCESS and the same settings) are skipped,
+# so a retry resumes; a point that fails is a failed row, not a failed task.
+SWEEP_FILE = "hdfs:///sparkslim/sweeps/sweep-examples.yaml"
 PRUNE_MODEL = "hdfs:///models/tiny-llama-imdb"
 CALIBRATION_TEXT = "hdfs:///data/imdb.calib.txt"
-PRUNE_METHODS = ["sparsellm", "sparsegpt", "wanda"]
-PRUNE_SPARSITIES = ["0.5", "0.6", "0.7", "0.8", "0.9"]
-
-# Depth-pruning sweep: one `depth-prune` task per (criterion, blocks removed), protection off on the 8-block example.
-DEPTH_CRITERIA = ["ppl", "taylor", "magnitude"]
-DEPTH_NUM_BLOCKS = ["1", "2", "3"]
-
-# Quantization sweep: one `quantize` task per (method, scheme); each writes a compressed-tensors checkpoint,
-# Parquet shards of the packed linears and report.json.
-QUANT_METHODS = ["rtn", "gptq"]
-QUANT_SCHEMES = {  # name -> extra keys
-    "w8-channel": ["--quantization.bits=8", "--quantization.group-size=channel"],
-    "w4-g128-asym": ["--quantization.bits=4", "--quantization.symmetric=false"],
-    "w3-g128-asym": ["--quantization.bits=3", "--quantization.symmetric=false"],
-}
 
 # What every sparkslim JVM needs: -Xss8m (multi-threaded LAPACK crashes at the default thread stack)
 # and OPENBLAS_CORETYPE=Haswell (OpenBLAS 0.3.19 SkylakeX dpotrf bug on AVX-512 CPUs).
@@ -86,14 +77,6 @@ def calibrated_task(task_id, job, job_keys, output_path):
     ])
 
 
-def prune_task(task_id, method, sparsity, output_path):
-    return calibrated_task(task_id, "prune", [f"--pruning.method={method}", f"--pruning.sparsity={sparsity}"], output_path)
-
-
-def quantize_task(task_id, method, scheme_keys, output_path):
-    return calibrated_task(task_id, "quantize", [f"--quantization.method={method}", *scheme_keys], output_path)
-
-
 def depth_prune_task(task_id, criterion, num_blocks, output_path):
     return calibrated_task(task_id, "depth-prune",
                            [f"--depth.criterion={criterion}", f"--depth.num-blocks={num_blocks}", "--depth.protect=none"], output_path)
@@ -107,6 +90,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "sparkslim", "retries": 1, "retry_delay": timedelta(minutes=10)},
+    params={"sweep_file": SWEEP_FILE},
     tags=["sparkslim", "spark"],
 ) as dag:
     # "{{ ds }}" is rendered by Airflow (application_args is a templated field); plain strings, not f-strings.
@@ -116,43 +100,22 @@ with DAG(
         "hdfs:///sparkslim/eval/{{ ds }}",
     )
 
-    with TaskGroup(group_id="sweep") as sweep:
+    with TaskGroup(group_id="eval_models") as eval_models:
         for model in SWEEP_MODELS:
             eval_task(
                 "eval_" + model.replace("-", "_"),
                 "hdfs:///models/" + model,
-                "hdfs:///sparkslim/eval-sweep/{{ ds }}/" + model,
+                "hdfs:///sparkslim/eval-models/{{ ds }}/" + model,
             )
 
-    with TaskGroup(group_id="prune_sweep") as prune_sweep:
-        for method in PRUNE_METHODS:
-            for sparsity in PRUNE_SPARSITIES:
-                prune_task(
-                    f"prune_{method}_{sparsity.replace('.', '')}",
-                    method,
-                    sparsity,
-                    f"hdfs:///sparkslim/prune-sweep/{{{{ ds }}}}/{method}-{sparsity}",
-                )
-
-    with TaskGroup(group_id="depth_sweep") as depth_sweep:
-        for criterion in DEPTH_CRITERIA:
-            for num_blocks in DEPTH_NUM_BLOCKS:
-                depth_prune_task(
-                    f"depth_{criterion}_{num_blocks}",
-                    criterion,
-                    num_blocks,
-                    f"hdfs:///sparkslim/depth-sweep/{{{{ ds }}}}/{criterion}-{num_blocks}",
-                )
-
-    with TaskGroup(group_id="quantize_sweep") as quantize_sweep:
-        for method in QUANT_METHODS:
-            for scheme, keys in QUANT_SCHEMES.items():
-                quantize_task(
-                    f"quantize_{method}_{scheme.replace('-', '_')}",
-                    method,
-                    keys,
-                    f"hdfs:///sparkslim/quantize-sweep/{{{{ ds }}}}/{method}-{scheme}",
-                )
+    # One application for the whole grid: shared tokenization, dense model, dense eval and depth scores, points running
+    # concurrently; results.parquet / results.csv / report.html under the output path. Retries resume (see SWEEP_FILE).
+    sweep = sparkslim_task("sweep", [
+        "sweep",
+        "--config={{ params.sweep_file }}",
+        "--output.path=hdfs:///sparkslim/sweep/{{ ds }}",
+    ])
+    sweep.retries = 3
 
     # Recovery (Shortened LLaMA's recipe): remove 2 blocks, then retrain the shortened model with LoRA on the calibration
     # text. A rerun of a failed finetune task resumes from its last checkpoint under its output path.
@@ -168,4 +131,4 @@ with DAG(
         ])
         shortened >> retrained
 
-    daily >> [sweep, prune_sweep, depth_sweep, quantize_sweep, recovery]
+    daily >> [eval_models, sweep, recovery]

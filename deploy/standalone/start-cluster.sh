@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Start a local Spark Standalone cluster on 127.0.0.1: one Master (spark://127.0.0.1:7077, UI :18080)
-# and one Worker (UI :18081), in the background. Pids, logs and the Worker's work dir go under target/standalone/.
+# and SPARKSLIM_WORKERS Workers (default 2; UIs :18081, :18082, ...), in the background. Pids, logs and the Workers'
+# work dirs go under target/standalone/.
 # Needs the fake SPARK_HOME from deploy/standalone/make-spark-home.sh (or SPARKSLIM_SPARK_HOME=a Spark 4.2.0 install).
-# Worker size: SPARKSLIM_WORKER_CORES (default 2), SPARKSLIM_WORKER_MEMORY (default 6g). Stop with stop-cluster.sh.
+# Each Worker's size: SPARKSLIM_WORKER_CORES (default 1), SPARKSLIM_WORKER_MEMORY (default 4g). Stop with stop-cluster.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export SPARK_HOME="${SPARKSLIM_SPARK_HOME:-$ROOT/target/spark-home}"
 STATE="$ROOT/target/standalone"
-CORES="${SPARKSLIM_WORKER_CORES:-2}"
-MEMORY="${SPARKSLIM_WORKER_MEMORY:-6g}"
+WORKERS="${SPARKSLIM_WORKERS:-2}"
+CORES="${SPARKSLIM_WORKER_CORES:-1}"
+MEMORY="${SPARKSLIM_WORKER_MEMORY:-4g}"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 # Spark 4.2.0's JavaModuleOptions: same list as bin/sparkslim (and spark.jvm.opens in pom.xml).
 OPENS="-XX:+IgnoreUnrecognizedVMOptions --add-modules=jdk.incubator.vector --add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.lang.invoke=ALL-UNNAMED --add-opens=java.base/java.lang.reflect=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED --add-opens=java.base/java.net=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.util.concurrent=ALL-UNNAMED --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED --add-opens=java.base/jdk.internal.ref=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/sun.nio.cs=ALL-UNNAMED --add-opens=java.base/sun.security.action=ALL-UNNAMED --add-opens=java.base/sun.util.calendar=ALL-UNNAMED --add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED -Dio.netty.tryReflectionSetAccessible=true -Dio.netty.allocator.type=pooled -Dio.netty.handler.ssl.defaultEndpointVerificationAlgorithm=NONE --sun-misc-unsafe-memory-access=allow --enable-native-access=ALL-UNNAMED"
@@ -23,7 +25,7 @@ export SPARK_SCALA_VERSION=2.13
 # Executors inherit the Worker's environment (spark.executorEnv.* is set by deploy/spark-submit.sh as well).
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 export SPARK_LOCAL_IP=127.0.0.1
-mkdir -p "$STATE/logs" "$STATE/work"
+mkdir -p "$STATE/logs"
 
 # start NAME CLASS ARGS...: run one daemon in the background unless its pid file names a live process.
 start() {
@@ -52,7 +54,12 @@ wait_for() {
 
 start master org.apache.spark.deploy.master.Master --host 127.0.0.1 --port 7077 --webui-port 18080
 wait_for master "I have been elected leader"
-start worker org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --webui-port 18081 \
-  --cores "$CORES" --memory "$MEMORY" --work-dir "$STATE/work" spark://127.0.0.1:7077
-wait_for worker "Successfully registered with master"
-echo "[sparkslim] cluster up: master spark://127.0.0.1:7077, UI http://127.0.0.1:18080" >&2
+for i in $(seq "$WORKERS"); do
+  mkdir -p "$STATE/work-$i"
+  start "worker-$i" org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --webui-port $((18080 + i)) \
+    --cores "$CORES" --memory "$MEMORY" --work-dir "$STATE/work-$i" spark://127.0.0.1:7077
+done
+for i in $(seq "$WORKERS"); do
+  wait_for "worker-$i" "Successfully registered with master"
+done
+echo "[sparkslim] cluster up: master spark://127.0.0.1:7077 (UI http://127.0.0.1:18080), $WORKERS workers of $CORES core(s) / $MEMORY" >&2

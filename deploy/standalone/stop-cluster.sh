@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the local Standalone cluster started by deploy/standalone/start-cluster.sh (Worker first, then Master).
+# Stop the local Standalone cluster started by deploy/standalone/start-cluster.sh (Workers first, then Master).
 # Only the pids recorded in target/standalone/*.pid are signalled, and only if they are still Spark daemons.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,5 +23,7 @@ stop() {
   rm -f "$pidfile"
 }
 
-stop worker
+for pidfile in "$STATE"/worker*.pid; do
+  [[ -f "$pidfile" ]] && stop "$(basename "$pidfile" .pid)"
+done
 stop master

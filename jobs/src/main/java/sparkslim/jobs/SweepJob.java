@@ -87,8 +87,8 @@ public final class SweepJob {
       throw new SparkslimException("Missing '--config=SWEEP.yaml': the sweep file with 'sweep.models' and 'sweep.grid' (see conf/sweep-examples.yaml)");
     }
     String sweepFile = file;
-    SweepPlan plan = SweepPlan.of(sweepFile, overrides);
     Configuration hadoopConf = new Configuration();
+    SweepPlan plan = SweepPlan.of(sweepFile, overrides, hadoopConf);
     Map<String, String> refused = plan.check(hadoopConf); // points their model cannot do: failed rows, not run
     refused.forEach((id, message) -> System.err.println("[sparkslim sweep] point " + id + " cannot run on its model: " + message));
     Map<String, Map<String, String>> sharedLayers = new LinkedHashMap<>();
@@ -97,7 +97,7 @@ public final class SweepJob {
     sharedLayers.put("command line", cli);
     Config config = ConfigLoader.layered(null, sharedLayers);
     JobRun run = JobRun.inside(JOB, config, JOB, null, SharedWork.sharing());
-    String sweepYaml = read(file);
+    String sweepYaml = read(file, hadoopConf);
     long points = plan.points().size();
     run.log("run %s: %d points on %d model(s) from %s, %d at once, output %s", run.runId(), points, plan.models().size(), file,
         plan.concurrency(), plan.outputPath());
@@ -109,9 +109,21 @@ public final class SweepJob {
       long t0 = System.nanoTime();
       try {
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        Map<String, long[]> tasksByExecutor = new java.util.concurrent.ConcurrentSkipListMap<>(); // executor id -> {tasks}
+        Map<String, String> hosts = new java.util.concurrent.ConcurrentHashMap<>();
+        jsc.sc().addSparkListener(new org.apache.spark.scheduler.SparkListener() {
+          @Override
+          public void onTaskEnd(org.apache.spark.scheduler.SparkListenerTaskEnd end) {
+            tasksByExecutor.computeIfAbsent(end.taskInfo().executorId(), k -> new long[1])[0]++;
+            hosts.putIfAbsent(end.taskInfo().executorId(), end.taskInfo().host());
+          }
+        });
         outcomes.addAll(runPoints(plan, refused, jsc, run, out.fileSystem(), hadoopConf));
-        report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId())
+        ObjectNode sparkNode = report.putObject("spark").put("master", jsc.master()).put("app_id", jsc.sc().applicationId())
             .put("default_parallelism", jsc.defaultParallelism());
+        var executors = sparkNode.putArray("executors");
+        tasksByExecutor.forEach((id, n) -> executors.addObject().put("id", id).put("host", hosts.get(id)).put("tasks", n[0]));
+        run.log("tasks by executor: %s", executors);
       } finally {
         spark.stop();
       }
@@ -419,11 +431,13 @@ public final class SweepJob {
         : s >= 60 ? String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60) : s + "s";
   }
 
-  private static String read(String file) {
-    try {
-      return java.nio.file.Files.readString(java.nio.file.Path.of(file), StandardCharsets.UTF_8);
+  private static String read(String file, Configuration conf) {
+    Path p = new Path(file);
+    try (InputStream in = p.getFileSystem(conf).open(p)) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot read " + file, e);
     }
   }
+
 }

@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.math.BigDecimal;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -81,21 +79,29 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
    * Reads and expands {@code file}; {@code overrides} are command-line {@code --key=value} pairs: ordinary keys apply to every
    * point, {@code sweep.concurrency} sets the concurrency.
    */
-  public static SweepPlan of(String file, Map<String, String> overrides) {
-    Path p = Path.of(file);
-    if (!Files.isRegularFile(p)) {
-      throw new SparkslimException("Sweep file " + file + " does not exist (from '--config')");
-    }
-    JsonNode tree;
-    try {
-      tree = YAML.readTree(p.toFile());
-    } catch (IOException e) {
-      throw new SparkslimException("Cannot parse sweep file " + file + ": expected YAML (" + e.getMessage() + ")");
-    }
-    return of(tree, file, overrides);
+  public static SweepPlan of(String file, Map<String, String> overrides, org.apache.hadoop.conf.Configuration conf) {
+    return of(parse(file, conf), file, overrides);
   }
 
-  /** As {@link #of(String, Map)}, from the parsed file ({@code source} names it in messages). */
+  /** The sweep file's YAML tree, read from a local path or any Hadoop file system (hdfs://...). */
+  public static JsonNode parse(String file, org.apache.hadoop.conf.Configuration conf) {
+    org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(file);
+    try {
+      org.apache.hadoop.fs.FileSystem fs = p.getFileSystem(conf);
+      if (!fs.isFile(p)) {
+        throw new SparkslimException("Sweep file " + file + " does not exist (from '--config')");
+      }
+      try (java.io.InputStream in = fs.open(p)) {
+        return YAML.readTree(in);
+      }
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new SparkslimException("Cannot parse sweep file " + file + ": expected YAML (" + e.getOriginalMessage() + ")");
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("Cannot read sweep file " + file, e);
+    }
+  }
+
+  /** As {@link #of(String, Map, org.apache.hadoop.conf.Configuration)}, from the parsed file ({@code source} names it in messages). */
   public static SweepPlan of(JsonNode tree, String source, Map<String, String> overrides) {
     if (tree == null || !tree.isObject()) {
       throw new SparkslimException("Sweep file " + source + ": expected a mapping with a 'sweep' key (models and grid), found "
