@@ -13,7 +13,6 @@ import java.util.Map;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
-import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.PlotOrientation;
@@ -123,29 +122,28 @@ public final class SweepCharts {
     return png(chart);
   }
 
-  /** The depth-pruning points: PPL per criterion, side by side, for each model and number of removed blocks. */
+  /**
+   * The depth-pruning points: PPL per criterion side by side, for each model and number of removed blocks; each model's
+   * dense PPL as a dashed line.
+   */
   public static byte[] depthCriteria(SweepResults results, String pplColumn) {
     DefaultCategoryDataset data = new DefaultCategoryDataset();
     Map<String, Double> dense = denseByModel(results, pplColumn);
-    boolean any = false;
-    List<Map<String, Object>> rows = new ArrayList<>(drawn(results, pplColumn));
-    rows.sort(Comparator.comparing((Map<String, Object> r) -> String.valueOf(r.get("model")))
-        .thenComparing(r -> String.valueOf(r.get("depth.num-blocks"))));
-    for (Map<String, Object> row : rows) {
-      if (!"depth-prune".equals(row.get("job"))) {
-        continue;
+    List<Map<String, Object>> rows = new ArrayList<>();
+    for (Map<String, Object> row : drawn(results, pplColumn)) {
+      if ("depth-prune".equals(row.get("job"))) {
+        rows.add(row);
       }
-      String model = (String) row.get("model");
+    }
+    if (rows.isEmpty()) {
+      return null;
+    }
+    rows.sort(Comparator.comparing((Map<String, Object> r) -> String.valueOf(r.get("model")))
+        .thenComparing(r -> String.valueOf(r.get("depth.num-blocks"))).thenComparing(r -> String.valueOf(r.get("depth.criterion"))));
+    for (Map<String, Object> row : rows) {
       Object criterion = row.get("depth.criterion");
       data.addValue((Double) row.get(pplColumn), criterion == null ? "default criterion" : criterion.toString(),
-          model + " -" + (row.get("depth.num-blocks") == null ? "?" : row.get("depth.num-blocks")));
-      if (dense.containsKey(model)) {
-        data.addValue(dense.get(model), "dense", model + " dense");
-      }
-      any = true;
-    }
-    if (!any) {
-      return null;
+          row.get("model") + ", " + (row.get("depth.num-blocks") == null ? "?" : row.get("depth.num-blocks")) + " removed");
     }
     JFreeChart chart = ChartFactory.createBarChart("Depth pruning: perplexity by criterion (" + pplColumn + ")",
         "model, blocks removed", "perplexity", data, PlotOrientation.VERTICAL, true, false, false);
@@ -155,7 +153,20 @@ public final class SweepCharts {
     for (int s = 0; s < data.getRowCount(); s++) {
       plot.getRenderer().setSeriesPaint(s, PALETTE[s % PALETTE.length]);
     }
-    ((org.jfree.chart.renderer.category.BarRenderer) plot.getRenderer()).setBarPainter(new org.jfree.chart.renderer.category.StandardBarPainter());
+    org.jfree.chart.renderer.category.BarRenderer bars = (org.jfree.chart.renderer.category.BarRenderer) plot.getRenderer();
+    bars.setBarPainter(new org.jfree.chart.renderer.category.StandardBarPainter());
+    bars.setDefaultItemLabelGenerator(new org.jfree.chart.labels.StandardCategoryItemLabelGenerator("{2}", new java.text.DecimalFormat("0.0")));
+    bars.setDefaultItemLabelsVisible(true);
+    int m = 0;
+    for (Map.Entry<String, Double> d : dense.entrySet()) {
+      org.jfree.chart.plot.ValueMarker line = new org.jfree.chart.plot.ValueMarker(d.getValue(), Color.DARK_GRAY,
+          new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 4f}, 0f));
+      line.setLabel(d.getKey() + " dense " + String.format(java.util.Locale.ROOT, "%.2f", d.getValue()));
+      line.setLabelAnchor(m % 2 == 0 ? org.jfree.chart.ui.RectangleAnchor.TOP_LEFT : org.jfree.chart.ui.RectangleAnchor.TOP_RIGHT);
+      line.setLabelTextAnchor(m % 2 == 0 ? org.jfree.chart.ui.TextAnchor.BOTTOM_LEFT : org.jfree.chart.ui.TextAnchor.BOTTOM_RIGHT);
+      plot.addRangeMarker(line);
+      m++;
+    }
     return png(chart);
   }
 
@@ -208,12 +219,46 @@ public final class SweepCharts {
   private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0xff7f0e),
       new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f), new Color(0xbcbd22), new Color(0x17becf)};
 
-  private static LogAxis logAxis(String label) {
-    LogAxis axis = new LogAxis(label);
-    axis.setAutoRange(true);
-    axis.setSmallestValue(1e-3);
-    axis.setNumberFormatOverride(new java.text.DecimalFormat("0.#"));
-    return axis;
+  /** A log-scale PPL axis labelled in plain numbers (20, 50, 100, 200, ...). */
+  private static org.jfree.chart.axis.ValueAxis logAxis(String label) {
+    return new RoundLogAxis(label);
+  }
+
+  /**
+   * JFreeChart's {@link org.jfree.chart.axis.LogAxis} with ticks at round values: 1..9 x 10^e when the range spans at most
+   * two decades, 1, 2, 5 x 10^e beyond (its own ticks fall at powers of 10^0.1, such as 125.9).
+   */
+  private static final class RoundLogAxis extends org.jfree.chart.axis.LogAxis {
+    RoundLogAxis(String label) {
+      super(label);
+      setAutoRange(true);
+      setSmallestValue(1e-3);
+    }
+
+    @Override
+    @SuppressWarnings({"rawtypes", "unchecked"})
+    public List refreshTicks(java.awt.Graphics2D g2, org.jfree.chart.axis.AxisState state, java.awt.geom.Rectangle2D dataArea,
+                             org.jfree.chart.ui.RectangleEdge edge) {
+      List ticks = new ArrayList();
+      double lo = getRange().getLowerBound();
+      double hi = getRange().getUpperBound();
+      int e0 = (int) Math.floor(Math.log10(lo));
+      int e1 = (int) Math.ceil(Math.log10(hi));
+      int[] steps = e1 - e0 <= 2 ? new int[] {1, 2, 3, 4, 5, 6, 7, 8, 9} : new int[] {1, 2, 5};
+      boolean vertical = org.jfree.chart.ui.RectangleEdge.isLeftOrRight(edge);
+      for (int e = e0; e <= e1; e++) {
+        for (int m : steps) {
+          double v = m * Math.pow(10, e);
+          if (v >= lo && v <= hi) {
+            String text = new java.text.DecimalFormat(v < 1 ? "0.###" : "#,##0").format(v);
+            ticks.add(new org.jfree.chart.axis.NumberTick(org.jfree.chart.axis.TickType.MAJOR, v, text,
+                vertical ? org.jfree.chart.ui.TextAnchor.CENTER_RIGHT : org.jfree.chart.ui.TextAnchor.TOP_CENTER,
+                vertical ? org.jfree.chart.ui.TextAnchor.CENTER_RIGHT : org.jfree.chart.ui.TextAnchor.TOP_CENTER, 0.0));
+          }
+        }
+      }
+      return ticks;
+    }
   }
 
   private static void styleLines(XYPlot plot, boolean shapes) {
