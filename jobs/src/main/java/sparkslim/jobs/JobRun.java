@@ -80,6 +80,22 @@ public final class JobRun {
         () -> sparkslim.jobs.driver.EvalSource.texts(settings, model, hadoopConf)) : null;
   }
 
+  /**
+   * Hands {@code driver} block 0's statistics computed by an earlier run of this sweep on the same model and calibration
+   * (persisted in the executors, memory and disk, until the application ends); outside a sweep it computes them.
+   */
+  public void shareFirstBlockStatistics(sparkslim.jobs.driver.LayerSequentialDriver driver, sparkslim.core.model.ModelDirectory model,
+                                        sparkslim.core.plan.CalibrationSettings calibration) {
+    if (!shared.isSharing()) {
+      return;
+    }
+    driver.shareFirstBlockStatistics(compute -> shared.get("block 0 statistics", model.root() + " " + calibration, () -> {
+      var statistics = compute.get();
+      statistics.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+      return statistics;
+    }));
+  }
+
   /** Work shared with the other runs of this JVM (a sweep's points); outside a sweep it computes every time. */
   public SharedWork shared() {
     return shared;

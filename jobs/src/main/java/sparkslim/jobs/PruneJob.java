@@ -120,6 +120,7 @@ public final class PruneJob {
           alternations.addAll(readSparseLlmMetrics(new Path(metricsDir, String.format("sparsellm-block-%05d.parquet", block)), hadoopConf));
         }
       };
+      run.shareFirstBlockStatistics(driver, model, plan.calibration());
       LinearCensus census = driver.run(windows, partitions, sink, linears, blocks);
       long tPruned = System.nanoTime();
 

@@ -75,6 +75,7 @@ public final class QuantizeJob {
               outcomes, hadoopConf);
         }
       };
+      run.shareFirstBlockStatistics(driver, model, plan.calibration());
       LinearCensus census = driver.run(windows, partitions, sink, linears, blocks);
       long tQuantized = System.nanoTime();
 

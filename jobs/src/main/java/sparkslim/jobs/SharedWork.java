@@ -40,6 +40,11 @@ public final class SharedWork {
     return new SharedWork(true);
   }
 
+  /** True in a sweep: values are shared by key. */
+  public boolean isSharing() {
+    return sharing;
+  }
+
   /** The value of {@code kind} for {@code key}: computed by {@code compute} on the first ask, the same object afterwards. */
   @SuppressWarnings("unchecked")
   public <T> T get(String kind, String key, Supplier<T> compute) {

@@ -13,6 +13,7 @@ import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.storage.StorageLevel;
@@ -112,6 +113,9 @@ public final class LayerSequentialDriver {
   private final Consumer<String> log;
   private final SparseLlm sparseLlm;
   private final int prunedBlocks;
+  /** Computes (or hands over) block 0's statistics: a sweep's points on one model and calibration share them. */
+  private java.util.function.Function<java.util.function.Supplier<JavaPairRDD<String, LinearStatistics.Slice>>,
+      JavaPairRDD<String, LinearStatistics.Slice>> firstBlockStatistics = java.util.function.Supplier::get;
 
   /**
    * @param modelLocation the model as the user gave it ('model.path'); executors open it themselves
@@ -143,6 +147,17 @@ public final class LayerSequentialDriver {
    * Compresses every block, writing each block's shard; {@code linears} and {@code blocks} receive the per-linear and
    * per-block outcomes of the blocks solved in this run. Returns the zero counts of all linears (resumed blocks included).
    */
+  /**
+   * Lets {@code share} supply block 0's statistics: it gets the computation and returns its result or an earlier,
+   * identical one. Block 0's inputs are the embedded calibration windows and its weights are dense for every method, so
+   * its statistics depend only on the model and the calibration windows.
+   */
+  public LayerSequentialDriver shareFirstBlockStatistics(java.util.function.Function<java.util.function.Supplier<JavaPairRDD<String,
+      LinearStatistics.Slice>>, JavaPairRDD<String, LinearStatistics.Slice>> share) {
+    this.firstBlockStatistics = share;
+    return this;
+  }
+
   public LinearCensus run(List<int[]> windows, int partitions, BlockSink sink, List<LinearOutcome> linears, List<BlockOutcome> blocks) {
     ModelSpec spec = model.spec();
     String location = modelLocation;
@@ -198,7 +213,11 @@ public final class LayerSequentialDriver {
             List<String> names = new ArrayList<>(shapes.keySet());
             solved = new ArrayList<>(jsc.parallelize(names, names.size()).mapPartitions(task.withoutStatistics()).collect());
           } else {
-            var statistics = LinearStatistics.compute(samples, modelLocation, b, new ArrayList<>(shapes.values()), killHook);
+            int block = b;
+            JavaRDD<Sample> blockSamples = samples;
+            java.util.function.Supplier<JavaPairRDD<String, LinearStatistics.Slice>> compute =
+                () -> LinearStatistics.compute(blockSamples, modelLocation, block, new ArrayList<>(shapes.values()), killHook);
+            var statistics = b == 0 && killHook == null ? firstBlockStatistics.apply(compute) : compute.get();
             statistics.count(); // runs the statistics stages on their own, so their time is measured apart from the solves
             ts = System.nanoTime();
             solved = new ArrayList<>(statistics.mapPartitions(task).collect());
