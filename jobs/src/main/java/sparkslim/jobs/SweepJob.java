@@ -65,24 +65,12 @@ public final class SweepJob {
   private record Outcome(SweepPlan.Point point, Map<String, Object> row, double seconds, boolean skipped) {}
 
   public static void run(List<String> args) {
-    String file = null;
-    Map<String, String> overrides = new LinkedHashMap<>();
-    for (String arg : args) {
-      if (!arg.startsWith("--")) {
-        throw new SparkslimException("Unexpected argument '" + arg + "': expected --config=SWEEP.yaml and --key=value");
-      }
-      int eq = arg.indexOf('=');
-      String key = eq < 0 ? arg.substring(2) : arg.substring(2, eq);
-      String value = eq < 0 ? "true" : arg.substring(eq + 1);
-      if (key.equals(ConfigLoader.CONFIG_FILES_OPTION)) {
-        if (file != null || value.contains(",")) {
-          throw new SparkslimException("'--config' names the sweep file, once (found '" + value + "')");
-        }
-        file = value;
-      } else {
-        overrides.put(key, value);
-      }
+    ConfigLoader.Arguments arguments = ConfigLoader.arguments(args);
+    Map<String, String> overrides = arguments.overrides();
+    if (arguments.configFiles().size() > 1) {
+      throw new SparkslimException("'--config' names the sweep file, once (found " + arguments.configFiles() + ")");
     }
+    String file = arguments.configFiles().isEmpty() ? null : arguments.configFiles().get(0);
     if (file == null) {
       throw new SparkslimException("Missing '--config=SWEEP.yaml': the sweep file with 'sweep.models' and 'sweep.grid' (see conf/sweep-examples.yaml)");
     }

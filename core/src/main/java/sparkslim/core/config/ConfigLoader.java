@@ -39,6 +39,15 @@ public final class ConfigLoader {
 
   /** As {@link #fromArgs(List)}, with {@code conf/defaults-<job>.yaml} (if bundled) applied right after the defaults. */
   public static Config fromArgs(String job, List<String> args) {
+    Arguments parsed = arguments(args);
+    return load(job, parsed.configFiles(), parsed.overrides());
+  }
+
+  /** Command-line arguments: the {@code --config} files in order, and every other {@code --key=value} in order. */
+  public record Arguments(List<String> configFiles, Map<String, String> overrides) {}
+
+  /** Splits {@code --config=FILE[,FILE...]} from the {@code --key=value} overrides (a bare {@code --flag} means true). */
+  public static Arguments arguments(List<String> args) {
     Map<String, String> overrides = new LinkedHashMap<>();
     List<String> configFiles = new ArrayList<>();
     for (String arg : args) {
@@ -58,7 +67,7 @@ public final class ConfigLoader {
         overrides.put(key, value);
       }
     }
-    return load(job, configFiles, overrides);
+    return new Arguments(configFiles, overrides);
   }
 
   public static Config load(List<String> configFiles, Map<String, String> overrides) {
@@ -160,20 +169,33 @@ public final class ConfigLoader {
   }
 
   private static void flatten(String prefix, JsonNode node, Map<String, String> out) {
-    Iterator<Map.Entry<String, JsonNode>> it = node.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
-      String key = prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey();
-      JsonNode v = e.getValue();
-      if (v.isObject()) {
-        flatten(key, v, out);
-      } else if (v.isArray()) {
+    leaves(node, (key, v) -> {
+      if (v.isArray()) {
         List<String> parts = new ArrayList<>();
         v.forEach(x -> parts.add(x.asText()));
         out.put(key, String.join(",", parts));
       } else {
         out.put(key, v.isNull() ? "" : v.asText());
       }
+    });
+  }
+
+  /** Calls {@code action} with the dotted key and value of every non-mapping node under {@code node}, in file order. */
+  public static void leaves(JsonNode node, java.util.function.BiConsumer<String, JsonNode> action) {
+    leaves("", node, action);
+  }
+
+  private static void leaves(String prefix, JsonNode node, java.util.function.BiConsumer<String, JsonNode> action) {
+    Iterator<Map.Entry<String, JsonNode>> it = node.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      String key = prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey();
+      if (e.getValue().isObject()) {
+        leaves(key, e.getValue(), action);
+      } else {
+        action.accept(key, e.getValue());
+      }
     }
   }
+
 }

@@ -297,26 +297,15 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
         throw new SparkslimException("Sweep file " + source + ": " + where + " must be a non-empty mapping of config keys to lists of values, found "
             + (block.isObject() ? "an empty mapping" : "a " + block.getNodeType().toString().toLowerCase()));
       }
-      Map<String, List<String>> keys = new LinkedHashMap<>();
-      Map<String, String> flat = new LinkedHashMap<>();
-      flattenBlock("", block, flat, keys, source, where);
-      blocks.add(keys);
+      blocks.add(blockValues(block, source, where));
     }
     return blocks;
   }
 
   /** A block's keys (dotted or nested) to their lists of values; a scalar is a list of one. */
-  private static void flattenBlock(String prefix, JsonNode node, Map<String, String> unused, Map<String, List<String>> out, String source,
-                                   String where) {
-    Iterator<Map.Entry<String, JsonNode>> it = node.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
-      String key = prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey();
-      JsonNode v = e.getValue();
-      if (v.isObject()) {
-        flattenBlock(key, v, unused, out, source, where);
-        continue;
-      }
+  private static Map<String, List<String>> blockValues(JsonNode block, String source, String where) {
+    Map<String, List<String>> out = new LinkedHashMap<>();
+    ConfigLoader.leaves(block, (key, v) -> {
       if (ConfigKey.find(key).isEmpty()) {
         throw new SparkslimException("Sweep file " + source + ": unknown config key '" + key + "' in " + where + "; did you mean '"
             + ConfigKey.closest(key) + "'?");
@@ -335,7 +324,8 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
         throw new SparkslimException("Sweep file " + source + ": '" + key + "' in " + where + " has no values: expected a non-empty list");
       }
       out.put(key, values);
-    }
+    });
+    return out;
   }
 
   private static Job job(Map<String, List<String>> block, String source, int b) {
