@@ -3,7 +3,8 @@
 # deploy/spark-submit.sh, and the small sweep (conf/sweep-small.yaml) run through it; then the cluster is stopped.
 #   deploy/standalone/run-sweep.sh [OUT] [SWEEP.yaml]      (default OUT: out/sweep-standalone)
 # It builds what is missing (sparkslim-core in the local Maven repository, the fat jar, target/spark-home), prints the
-# sweep's progress and results table, and the executors that ran its tasks (report.json -> spark.executors).
+# sweep's progress and results table, and the executors that ran its tasks (report.json -> spark.executors). The
+# driver's whole log goes to OUT.log.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${1:-$ROOT/out/sweep-standalone}"
@@ -25,7 +26,7 @@ rm -rf "$OUT"
 # Two workers of one core each: two executors; every point of the sweep spreads its tasks over both.
 deploy/spark-submit.sh --master spark://127.0.0.1:7077 --deploy-mode client --conf spark.driver.host=127.0.0.1 \
   --conf spark.executor.cores=1 --conf spark.executor.memory=3g -- \
-  sweep --config="$SWEEP" --output.path="$OUT" 2> >(grep -E '^\[sparkslim|error' >&2)
+  sweep --config="$SWEEP" --output.path="$OUT" 2> >(tee "$OUT.log" | grep -E '^\[sparkslim|error|Exception' >&2)
 echo
 echo "[sparkslim] executors that ran the sweep's tasks (report.json spark.executors):"
 sed -n '/"executors"/,/]/p' "$OUT/report.json"

@@ -270,6 +270,14 @@ public final class SweepJob {
       Map<String, String> now = new LinkedHashMap<>(config.values());
       stored.keySet().removeIf(k -> k.startsWith("spark."));
       now.keySet().removeIf(k -> k.startsWith("spark."));
+      for (ConfigKey location : List.of(ConfigKey.MODEL_PATH, ConfigKey.OUTPUT_PATH)) { // relative or qualified: one location
+        for (Map<String, String> m : List.of(stored, now)) {
+          if (m.containsKey(location.key())) {
+            Path p = new Path(m.get(location.key()).trim());
+            m.put(location.key(), p.getFileSystem(fs.getConf()).makeQualified(p).toString());
+          }
+        }
+      }
       return stored.equals(now) ? readJson(new Path(dir, "report.json"), fs) : null;
     } catch (IOException e) {
       return null; // unreadable: run the point again

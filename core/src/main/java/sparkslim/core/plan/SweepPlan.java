@@ -80,7 +80,20 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
    * point, {@code sweep.concurrency} sets the concurrency.
    */
   public static SweepPlan of(String file, Map<String, String> overrides, org.apache.hadoop.conf.Configuration conf) {
-    return of(parse(file, conf), file, overrides);
+    return of(parse(file, conf), file, overrides, location -> qualified(location, conf));
+  }
+
+  /**
+   * A model or output location made absolute on its file system ({@code examples/m} → {@code file:/home/u/examples/m}):
+   * a point's tasks open it on executors whose working directory is not the driver's.
+   */
+  static String qualified(String location, org.apache.hadoop.conf.Configuration conf) {
+    org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(location.trim());
+    try {
+      return p.getFileSystem(conf).makeQualified(p).toString();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("Cannot resolve " + location, e);
+    }
   }
 
   /** The sweep file's YAML tree, read from a local path or any Hadoop file system (hdfs://...). */
@@ -103,6 +116,10 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
 
   /** As {@link #of(String, Map, org.apache.hadoop.conf.Configuration)}, from the parsed file ({@code source} names it in messages). */
   public static SweepPlan of(JsonNode tree, String source, Map<String, String> overrides) {
+    return of(tree, source, overrides, location -> location);
+  }
+
+  private static SweepPlan of(JsonNode tree, String source, Map<String, String> overrides, java.util.function.UnaryOperator<String> qualify) {
     if (tree == null || !tree.isObject()) {
       throw new SparkslimException("Sweep file " + source + ": expected a mapping with a 'sweep' key (models and grid), found "
           + (tree == null || tree.isMissingNode() ? "an empty file" : "a " + tree.getNodeType().toString().toLowerCase()));
@@ -120,7 +137,8 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
             + CONCURRENCY);
       }
     }
-    List<String> models = strings(sweep.get("models"), source, MODELS);
+    List<String> models = new ArrayList<>();
+    strings(sweep.get("models"), source, MODELS).forEach(m -> models.add(qualify.apply(m)));
     if (models.isEmpty()) {
       throw new SparkslimException("Sweep file " + source + ": '" + MODELS + "' is empty: expected at least one model directory");
     }
@@ -162,6 +180,7 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
       throw new SparkslimException("Missing required key '" + ConfigKey.OUTPUT_PATH.key() + "' (the sweep's output directory; points go to "
           + "OUT/points/<point-id>/): set --" + ConfigKey.OUTPUT_PATH.key() + "=OUT or put it in " + source);
     }
+    outputPath = qualify.apply(outputPath);
     sharedKeys.remove(ConfigKey.OUTPUT_PATH.key());
     cli.remove(ConfigKey.OUTPUT_PATH.key());
 

@@ -33,8 +33,10 @@ class SweepPlanTest {
         plan.sweptKeys());
 
     SweepPlan.Point p = plan.points().stream().filter(x -> x.label().equals("tiny-llama-imdb sparsegpt 0.7")).findFirst().orElseThrow();
-    assertEquals("/tmp/out/points/tiny-llama-imdb__prune__method=sparsegpt__sparsity=0.7", p.config().string(ConfigKey.OUTPUT_PATH));
-    assertEquals("examples/models/tiny-llama-imdb", p.config().string(ConfigKey.MODEL_PATH));
+    // locations are made absolute: the points' tasks open them on executors with other working directories
+    assertEquals("file:/tmp/out/points/tiny-llama-imdb__prune__method=sparsegpt__sparsity=0.7", p.config().string(ConfigKey.OUTPUT_PATH));
+    assertEquals("file:" + Path.of("examples", "models", "tiny-llama-imdb").toAbsolutePath(),
+        p.config().string(ConfigKey.MODEL_PATH));
     assertEquals("32", p.config().string(ConfigKey.CALIBRATION_NUM_SAMPLES)); // a shared key
     assertTrue(p.config().origins().get(ConfigKey.PRUNING_SPARSITY.key()).endsWith("grid block 1"));
     // depth-prune points keep their job's defaults unless the file sets them: seqlen 128, not prune's 512
