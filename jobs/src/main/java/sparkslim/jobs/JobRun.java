@@ -92,6 +92,7 @@ public final class JobRun {
     driver.shareFirstBlockStatistics(compute -> shared.get("block 0 statistics", model.root() + " " + calibration, () -> {
       var statistics = compute.get();
       statistics.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+      statistics.count(); // computed here, so that the shared step's seconds are the computation's
       return statistics;
     }));
   }

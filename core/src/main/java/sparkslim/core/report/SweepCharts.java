@@ -49,12 +49,12 @@ public final class SweepCharts {
         continue;
       }
       Object mask = row.get("pruning.mask-structure");
-      String name = row.get("model") + " " + row.get("pruning.method")
-          + (mask != null && !"unstructured".equals(mask) ? " " + mask : "");
+      boolean structured = mask != null && !"unstructured".equals(mask);
+      String name = row.get("model") + " " + row.get("pruning.method") + (structured ? " " + mask : "");
       XYSeries xy = series.computeIfAbsent(name, n -> {
         XYSeries fresh = new XYSeries(n, true, true);
         Double d = dense.get((String) row.get("model"));
-        if (d != null) {
+        if (d != null && !structured) { // an N:M mask has one sparsity: a marker, not a line from the dense model
           fresh.add(0.0, d);
         }
         return fresh;
@@ -71,6 +71,13 @@ public final class SweepCharts {
     XYPlot plot = chart.getXYPlot();
     plot.setRangeAxis(logAxis("perplexity (log scale)"));
     styleLines(plot, true);
+    XYLineAndShapeRenderer r = (XYLineAndShapeRenderer) plot.getRenderer();
+    for (int s = 0; s < data.getSeriesCount(); s++) {
+      if (data.getSeries(s).getItemCount() == 1) {
+        r.setSeriesLinesVisible(s, false);
+        r.setSeriesShape(s, new java.awt.geom.Rectangle2D.Double(-5, -5, 10, 10));
+      }
+    }
     return png(chart);
   }
 
@@ -217,7 +224,8 @@ public final class SweepCharts {
   }
 
   private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0xff7f0e),
-      new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f), new Color(0xbcbd22), new Color(0x17becf)};
+      new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f), new Color(0xbcbd22), new Color(0x17becf),
+      new Color(0x393b79), new Color(0xad494a)};
 
   /** A log-scale PPL axis labelled in plain numbers (20, 50, 100, 200, ...). */
   private static org.jfree.chart.axis.ValueAxis logAxis(String label) {
