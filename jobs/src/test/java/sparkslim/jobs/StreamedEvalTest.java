@@ -26,7 +26,7 @@ import sparkslim.core.io.WindowNllTable;
 class StreamedEvalTest {
   private static final int WINDOWS = 6;
   private static final double NLL_RELATIVE_TOLERANCE = 1e-4;
-  private static final List<String> REPORT_KEYS = List.of("job", "run_id", "model", "mode", "eval", "spark", "seconds");
+  private static final List<String> REPORT_KEYS = List.of("job", "run_id", "model", "parameters", "mode", "eval", "spark", "seconds");
 
   @TempDir
   Path tmp;
