@@ -119,7 +119,7 @@ public final class SweepJob {
       SweepResults results = results(plan, outcomes);
       results.writeParquet(out.staged("results.parquet"), hadoopConf);
       out.writeString("results.csv", results.csv());
-      List<String> shown = shownColumns(plan, results);
+      List<String> shown = shownColumns(results);
       out.writeString("results.md", results.markdown(shown));
       out.writeString("sweep.yaml", sweepYaml);
       String pplColumn = results.columns().stream().filter(c -> c.startsWith("ppl ")).findFirst().orElse(null);
@@ -273,8 +273,7 @@ public final class SweepJob {
       for (ConfigKey location : List.of(ConfigKey.MODEL_PATH, ConfigKey.OUTPUT_PATH)) { // relative or qualified: one location
         for (Map<String, String> m : List.of(stored, now)) {
           if (m.containsKey(location.key())) {
-            Path p = new Path(m.get(location.key()).trim());
-            m.put(location.key(), p.getFileSystem(fs.getConf()).makeQualified(p).toString());
+            m.put(location.key(), SweepPlan.qualified(m.get(location.key()), fs.getConf()));
           }
         }
       }
@@ -410,7 +409,7 @@ public final class SweepJob {
   }
 
   /** The columns of the markdown and HTML tables: the point id and per-phase seconds are left to the CSV and Parquet. */
-  private static List<String> shownColumns(SweepPlan plan, SweepResults results) {
+  private static List<String> shownColumns(SweepResults results) {
     List<String> shown = new ArrayList<>();
     for (String c : results.columns()) {
       if (c.equals("point") || c.startsWith("seconds ") || c.equals("resumed") || c.equals("parameters")) {

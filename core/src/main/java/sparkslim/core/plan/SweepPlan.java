@@ -87,7 +87,7 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
    * A model or output location made absolute on its file system ({@code examples/m} → {@code file:/home/u/examples/m}):
    * a point's tasks open it on executors whose working directory is not the driver's.
    */
-  static String qualified(String location, org.apache.hadoop.conf.Configuration conf) {
+  public static String qualified(String location, org.apache.hadoop.conf.Configuration conf) {
     org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(location.trim());
     try {
       return p.getFileSystem(conf).makeQualified(p).toString();
@@ -213,7 +213,7 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
       Config dense = ConfigLoader.layered(Job.EVAL.configName(), denseLayers);
       if (!dense.list(ConfigKey.EVAL_TEXTS).isEmpty()) {
         try {
-          EvalPlan.of(dense);
+          plan(Job.EVAL, dense, null, null);
         } catch (SparkslimException e) {
           throw new SparkslimException("Sweep file " + source + ", the dense evaluation of " + model + ": " + e.getMessage(), e);
         }
@@ -248,12 +248,7 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
           Config config;
           try {
             config = ConfigLoader.layered(job.configName(), layers);
-            switch (job) {
-              case PRUNE -> PrunePlan.of(config);
-              case DEPTH_PRUNE -> DepthPrunePlan.of(config);
-              case QUANTIZE -> QuantizePlan.of(config);
-              default -> throw new IllegalStateException("Unhandled job " + job);
-            }
+            plan(job, config, null, null);
           } catch (SparkslimException e) {
             throw new SparkslimException("Sweep point '" + label + "' (" + where + " of " + source + ", " + job.configName() + "): " + e.getMessage(),
                 e);
@@ -281,22 +276,47 @@ public record SweepPlan(String source, List<String> models, List<Point> points, 
           continue;
         }
         try {
-          switch (point.job()) {
-            case PRUNE -> PrunePlan.of(point.config()).check(directory.spec(), configSource);
-            case DEPTH_PRUNE -> {
-              DepthPrunePlan plan = DepthPrunePlan.of(point.config()).check(directory.spec(), configSource);
-              plan.depth().protectedBlocks(directory.spec().numLayers(), configSource);
-            }
-            case QUANTIZE -> QuantizePlan.of(point.config()).check(directory.spec(), configSource);
-            case EVAL -> EvalPlan.of(point.config()).check(directory.spec(), configSource);
-            default -> throw new IllegalStateException("Unhandled job " + point.job());
-          }
+          plan(point.job(), point.config(), directory.spec(), configSource);
         } catch (SparkslimException e) {
           failed.put(point.id(), e.getMessage());
         }
       }
     }
     return failed;
+  }
+
+  /**
+   * Parses {@code config} into {@code job}'s plan (the job's own checks) and, when {@code spec} is given, checks it
+   * against the model's config.json ({@code source}) as the job does before Spark starts.
+   */
+  private static void plan(Job job, Config config, sparkslim.core.model.ModelSpec spec, String source) {
+    switch (job) {
+      case PRUNE -> {
+        PrunePlan plan = PrunePlan.of(config);
+        if (spec != null) {
+          plan.check(spec, source);
+        }
+      }
+      case DEPTH_PRUNE -> {
+        DepthPrunePlan plan = DepthPrunePlan.of(config);
+        if (spec != null) {
+          plan.check(spec, source).depth().protectedBlocks(spec.numLayers(), source);
+        }
+      }
+      case QUANTIZE -> {
+        QuantizePlan plan = QuantizePlan.of(config);
+        if (spec != null) {
+          plan.check(spec, source);
+        }
+      }
+      case EVAL -> {
+        EvalPlan plan = EvalPlan.of(config);
+        if (spec != null) {
+          plan.check(spec, source);
+        }
+      }
+      default -> throw new IllegalStateException("Unhandled job " + job);
+    }
   }
 
   private static List<Map<String, List<String>>> grid(JsonNode node, String source) {

@@ -2,7 +2,6 @@ package sparkslim.core.report;
 
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -25,11 +24,6 @@ public record SweepResults(List<String> columns, List<Map<String, Object>> rows)
   public SweepResults {
     columns = List.copyOf(columns);
     rows = List.copyOf(rows);
-  }
-
-  /** The value of {@code column} in {@code row}, or null. */
-  public static Object cell(Map<String, Object> row, String column) {
-    return row.get(column);
   }
 
   /** Comma-separated values with a header line; text with commas or quotes is quoted. */
@@ -170,16 +164,5 @@ public record SweepResults(List<String> columns, List<Map<String, Object>> rows)
     }
     sb.append("</div>\n<h2>Results</h2>\n").append(table).append("</body>\n</html>\n");
     return sb.toString();
-  }
-
-  /** The rows whose {@code column} equals {@code value}. */
-  public List<Map<String, Object>> where(String column, Object value) {
-    List<Map<String, Object>> out = new ArrayList<>();
-    rows.forEach(r -> {
-      if (value.equals(r.get(column))) {
-        out.add(new LinkedHashMap<>(r));
-      }
-    });
-    return out;
   }
 }
