@@ -194,25 +194,66 @@ public final class AuxiliaryUpdates {
    * @param z (n, f) the updated z
    */
   public static void sUpdateLlama(float[] s, float[] g, float[] p, float[] z, SparseLlmOptions options) {
+    sUpdateLlama(s, g, p, z, null, options);
+  }
+
+  /**
+   * {@link #sUpdateLlama(float[], float[], float[], float[], SparseLlmOptions)}, then, when {@code m} is given, the
+   * element-wise terms of L at the new s in the same pass (σ of the new s is at hand): {Σ(z − m)², Σ(s − g)²,
+   * Σ(p − SiLU(s)·z)²}, summed in fp64 in element order, the bits {@link #objectiveLlama} sums. Finish with
+   * {@link #objectiveLlama(double[], float[], float[], float[], int, int, int, SparseLlmOptions)}.
+   *
+   * @param m (n, f) the pruned up output W_up·x, or null for no terms
+   * @return the three sums, or null when {@code m} is null
+   */
+  public static double[] sUpdateLlama(float[] s, float[] g, float[] p, float[] z, float[] m, SparseLlmOptions options) {
     checkSameLength("s-update", s, g, p, z);
+    if (m != null) {
+      checkSameLength("objective", z, m);
+    }
     double alpha = options.alpha();
     double gamma = options.gamma();
-    for (int i = 0; i < s.length; i++) {
+    int steps = options.sGradientSteps();
+    double zTerm = 0;
+    double sTerm = 0;
+    double pTerm = 0;
+    for (int i = 0; i < s.length && (steps > 0 || m != null); i++) {
+      double gi = g[i];
+      double pi = p[i];
+      double zi = z[i];
       float current = s[i];
-      for (int step = 0; step < options.sGradientSteps(); step++) {
-        double h0 = sObjective(current, g[i], p[i], z[i], alpha, gamma);
-        double gradient = sGradient(current, g[i], p[i], z[i], alpha, gamma);
+      // σ(current) and h(current) are carried from the accepted candidate to the next step: one exp per evaluation of
+      // h, the same values (and bits) as sObjective and sGradient evaluated afresh
+      double sig = Silu.sigmoid(current);
+      double h0 = sObjective(current, sig, gi, pi, zi, alpha, gamma);
+      for (int step = 0; step < steps; step++) {
+        double gradient = 2 * alpha * (current - gi) - 2 * gamma * (pi - current * sig * zi) * zi * (sig * (1 + current * (1 - sig)));
         double lr = options.sLearningRate();
         for (int halving = 0; halving <= MAX_STEP_HALVINGS && gradient != 0; halving++, lr /= 2) {
           float candidate = (float) (current - lr * gradient); // gradient step, doc §1.3 step 6
-          if (sObjective(candidate, g[i], p[i], z[i], alpha, gamma) <= h0) { // monotone: backtrack otherwise
+          double candidateSig = Silu.sigmoid(candidate);
+          double h = sObjective(candidate, candidateSig, gi, pi, zi, alpha, gamma);
+          if (h <= h0) { // monotone: backtrack otherwise
             current = candidate;
+            sig = candidateSig;
+            h0 = h;
             break;
           }
         }
       }
       s[i] = current;
+      if (m != null) { // the terms of objectiveLlama, same expressions
+        zTerm += square(zi - m[i]);
+        sTerm += square((double) current - gi);
+        pTerm += square(pi - current * sig * zi);
+      }
     }
+    return m == null ? null : new double[] {zTerm, sTerm, pTerm};
+  }
+
+  /** h(s) with σ(s) given: α(s − g)² + γ(p − s·σ(s)·z)², the same expression as {@link #sObjective}. */
+  private static double sObjective(double s, double sigmoid, double g, double p, double z, double alpha, double gamma) {
+    return alpha * square(s - g) + gamma * square(p - s * sigmoid * z);
   }
 
   /**
@@ -252,6 +293,19 @@ public final class AuxiliaryUpdates {
       pTerm += square(p[i] - Silu.silu(s[i]) * z[i]);
     }
     return options.alpha() * (zTerm + sTerm) + options.gamma() * pTerm
+        + options.beta() * outputTerm(p, y, wDown, null, numTokens, hidden, ffn);
+  }
+
+  /**
+   * L for one LLaMA sample from the element-wise terms {@link #sUpdateLlama(float[], float[], float[], float[], float[],
+   * SparseLlmOptions)} returned: the same value as {@link #objectiveLlama(float[], float[], float[], float[], float[],
+   * float[], float[], int, int, int, SparseLlmOptions)}.
+   *
+   * @param terms {Σ(z − m)², Σ(s − g)², Σ(p − SiLU(s)·z)²}
+   */
+  public static double objectiveLlama(double[] terms, float[] p, float[] y, float[] wDown, int numTokens, int hidden, int ffn,
+                                      SparseLlmOptions options) {
+    return options.alpha() * (terms[0] + terms[1]) + options.gamma() * terms[2]
         + options.beta() * outputTerm(p, y, wDown, null, numTokens, hidden, ffn);
   }
 

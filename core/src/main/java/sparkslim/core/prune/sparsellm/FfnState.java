@@ -64,8 +64,8 @@ public record FfnState(int index, int numTokens, float[] x, float[] y, float[] z
         options.beta(), options.gamma());
     AuxiliaryUpdates.zUpdateLlama(newZ, m, newP, s, options.alpha(), options.gamma());
     float[] g = AuxiliaryUpdates.linear(x, n, d, pruned.gate(), f, null); // (n, f)
-    AuxiliaryUpdates.sUpdateLlama(newS, g, newP, newZ, options);
-    double value = AuxiliaryUpdates.objectiveLlama(newZ, m, newS, g, newP, y, pruned.out(), n, d, f, options);
+    double[] terms = AuxiliaryUpdates.sUpdateLlama(newS, g, newP, newZ, m, options); // and L's element-wise terms at the new s
+    double value = AuxiliaryUpdates.objectiveLlama(terms, newP, y, pruned.out(), n, d, f, options);
     return new FfnState(index, n, x, y, newZ, newS, newP, value);
   }
 

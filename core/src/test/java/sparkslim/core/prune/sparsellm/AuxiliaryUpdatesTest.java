@@ -1,5 +1,6 @@
 package sparkslim.core.prune.sparsellm;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static sparkslim.core.prune.sparsellm.SparseLlmFixtures.FFN;
@@ -9,6 +10,7 @@ import static sparkslim.core.prune.sparsellm.SparseLlmFixtures.gaussian;
 import static sparkslim.core.prune.sparsellm.SparseLlmFixtures.halfPruned;
 import static sparkslim.core.prune.sparsellm.SparseLlmFixtures.toDouble;
 
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -124,6 +126,48 @@ class AuxiliaryUpdatesTest {
       double numeric = (AuxiliaryUpdates.sObjective(s + S_STEP, g, p, z, ALPHA, GAMMA)
           - AuxiliaryUpdates.sObjective(s - S_STEP, g, p, z, ALPHA, GAMMA)) / (2 * S_STEP);
       assertEquals(analytic, numeric, GRADIENT_TOLERANCE * Math.max(Math.abs(analytic), 1e-4), "h′(" + s + ")");
+    }
+  }
+
+  @Test
+  void sUpdateGivesTheBitsOfTheStepByStepDefinition() {
+    Random rnd = new Random(37);
+    int size = NUM_TOKENS * FFN;
+    float[] g = gaussian(rnd, size, 2);
+    float[] p = gaussian(rnd, size, 2);
+    float[] z = gaussian(rnd, size, 2);
+    float[] s = gaussian(rnd, size, 3);
+    for (SparseLlmOptions options : List.of(new SparseLlmOptions(ALPHA, BETA, GAMMA, 1, 3, 2.0),
+        new SparseLlmOptions(ALPHA, BETA, GAMMA, 1, 2, 0.01))) {
+      float[] expected = s.clone();
+      for (int i = 0; i < size; i++) { // doc §1.3 step 6 as written: h and h′ evaluated afresh at every step
+        float current = expected[i];
+        for (int step = 0; step < options.sGradientSteps(); step++) {
+          double h0 = AuxiliaryUpdates.sObjective(current, g[i], p[i], z[i], ALPHA, GAMMA);
+          double gradient = AuxiliaryUpdates.sGradient(current, g[i], p[i], z[i], ALPHA, GAMMA);
+          double lr = options.sLearningRate();
+          for (int halving = 0; halving <= AuxiliaryUpdates.MAX_STEP_HALVINGS && gradient != 0; halving++, lr /= 2) {
+            float candidate = (float) (current - lr * gradient);
+            if (AuxiliaryUpdates.sObjective(candidate, g[i], p[i], z[i], ALPHA, GAMMA) <= h0) {
+              current = candidate;
+              break;
+            }
+          }
+        }
+        expected[i] = current;
+      }
+      float[] actual = s.clone();
+      AuxiliaryUpdates.sUpdateLlama(actual, g, p, z, options);
+      assertArrayEquals(expected, actual, "s-update with " + options); // bit for bit
+      // the fused pass: the same s, and L's element-wise terms at it give objectiveLlama's value to the bit
+      float[] fused = s.clone();
+      float[] m = gaussian(rnd, size, 2);
+      float[] y = gaussian(rnd, NUM_TOKENS * HIDDEN, 1);
+      float[] wDown = gaussian(rnd, HIDDEN * FFN, 0.1);
+      double[] terms = AuxiliaryUpdates.sUpdateLlama(fused, g, p, z, m, options);
+      assertArrayEquals(expected, fused, "fused s-update with " + options);
+      assertEquals(AuxiliaryUpdates.objectiveLlama(z, m, fused, g, p, y, wDown, NUM_TOKENS, HIDDEN, FFN, options),
+          AuxiliaryUpdates.objectiveLlama(terms, p, y, wDown, NUM_TOKENS, HIDDEN, FFN, options), 0.0, "objective with " + options);
     }
   }
 
