@@ -48,6 +48,9 @@ public final class Main {
         case "depth-prune":
           DepthPruneJob.run(rest);
           return EXIT_OK;
+        case "lowrank":
+          LowRankJob.run(rest);
+          return EXIT_OK;
         case "finetune":
           FinetuneJob.run(rest);
           return EXIT_OK;
@@ -79,6 +82,9 @@ public final class Main {
         case "bench-solve":
           BenchSolveJob.run(rest);
           return EXIT_OK;
+        case "bench-lowrank":
+          System.out.println(sparkslim.core.bench.LowRankBenchmark.run(4096, 11008, 0.8));
+          return EXIT_OK;
         case "bench-gptq":
           System.out.println(GptqBenchmark.run(4096, 11008, 4, 128, 128));
           return EXIT_OK;
@@ -86,7 +92,7 @@ public final class Main {
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, finetune, sweep, windows, random-model, bench-forward, bench-sparsegpt, bench-gptq, bench-sparsellm, bench-depth, bench-solve, bench-finetune\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, lowrank, finetune, sweep, windows, random-model, bench-forward, bench-sparsegpt, bench-gptq, bench-lowrank, bench-sparsellm, bench-depth, bench-solve, bench-finetune\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -141,6 +147,12 @@ public final class Main {
         "         [--depth.protect=0,1,2,3,L-2,L-1|none] [--depth.mode=one-shot|iterative]",
         "         (--calibration.windows=FILE [--calibration.num-samples=10 --calibration.seqlen=128] | --calibration.text=FILE ...)",
         "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
+        "  lowrank  low-rank factorization, layer-sequential, per-linear solve tasks, shards and factors written per block (resumable):",
+        "         svd-llm (whitened by the Cholesky factor of the calibration inputs' Gram matrix) or plain svd; exports the factored",
+        "         model (<linear>.u_proj/.v_proj, ranks in config.json) to OUT/model and W' multiplied back (fp32) to OUT/model-dense",
+        "         --model.path=DIR --output.path=OUT --lowrank.method=svd-llm|svd --lowrank.ratio=0.8 (kept-parameter fraction)",
+        "         svd-llm: (--calibration.windows=FILE | --calibration.text=FILE [--calibration.num-samples=64 --calibration.seqlen=512])",
+        "         [--eval.texts=FILE,...] [--output.dtype=auto|float32|float16|bfloat16]",
         "  finetune  recovery training, data-parallel: lora | full | qat, optionally distilled from a teacher; checkpoints (resumable),",
         "         metrics/ Parquet, loss.png, the model (LoRA: merged, plus a PEFT adapter/; QAT: compressed-tensors)",
         "         --model.path=DIR --output.path=OUT --finetune.method=lora|full|qat --finetune.text=FILE [--finetune.seqlen=512",
@@ -163,6 +175,7 @@ public final class Main {
         "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
         "  bench-sparsegpt  benchmark (no Spark): one SparseGPT solve of a 4096x11008 linear next to its FLOP bound at sgemm peak",
         "  bench-gptq  benchmark (no Spark): one GPTQ W4 g128 solve of a 4096x11008 linear per act-order, next to its FLOP bound",
+        "  bench-lowrank  benchmark (no Spark): one SVD-LLM solve of a 4096x11008 linear at ratio 0.8, next to its FLOP bound, and the peak heap",
         "         at sgemm peak",
         "  bench-sparsellm  benchmark (Spark): one SparseLLM FFN alternation at LLaMA-7B shapes on random data; driver peak heap and",
         "         bytes collected per alternation for each of --bench.tokens=2048,8192 [--spark.master=local-cluster[2,1,8192]]",

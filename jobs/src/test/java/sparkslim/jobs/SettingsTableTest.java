@@ -60,6 +60,7 @@ class SettingsTableTest {
     String depth = "depth-prune";
     String quantize = "quantize";
     String ft = "finetune";
+    String lowrank = "lowrank";
     String evalText = "--eval.texts=" + TestSupport.data("imdb.eval.txt");
     String goldenWindows = "--calibration.windows=" + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors");
     return Stream.of(
@@ -158,6 +159,15 @@ class SettingsTableTest {
         row(quantize, "calibration.seqlen", "--calibration.seqlen=2048"),
         row(quantize, "eval.seqlen", evalText, "--eval.seqlen=2048"),
         row(quantize, "output.dtype", "--output.dtype=int8"),
+        // lowrank
+        row(lowrank, "lowrank.ratio", "--lowrank.ratio=0"),
+        row(lowrank, "lowrank.ratio", "--lowrank.ratio=1"),
+        row(lowrank, "lowrank.ratio", "--lowrank.ratio=-0.5"),
+        row(lowrank, "lowrank.ratio", "--lowrank.ratio=NaN"),
+        row(lowrank, "lowrank.ratio", "--lowrank.ratio=0.001"), // rank 0 for the 256 x 256 projections
+        row(lowrank, "lowrank.method", "--lowrank.method=asvd"),
+        row(lowrank, "lowrank.method", "--lowrank.method="),
+        row(lowrank, "calibration.seqlen", "--calibration.seqlen=2048"),
         // prune with quantization: the joint SparseGPT + GPTQ sweep
         row(prune, "quantization.method", "--quantization.method=rtn"),
         row(prune, "quantization.act-order", "--quantization.method=gptq", "--pruning.mask-structure=2:4"),
@@ -204,6 +214,11 @@ class SettingsTableTest {
         break;
       case "quantize":
         args.addAll(List.of("--quantization.method=gptq", "--calibration.windows="
+            + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors"), "--calibration.num-samples=2",
+            "--calibration.seqlen=64"));
+        break;
+      case "lowrank":
+        args.addAll(List.of("--lowrank.method=svd-llm", "--lowrank.ratio=0.8", "--calibration.windows="
             + TestSupport.examples().resolve("golden").resolve("tiny-llama-imdb.calib.safetensors"), "--calibration.num-samples=2",
             "--calibration.seqlen=64"));
         break;
@@ -301,7 +316,7 @@ class SettingsTableTest {
   void tableCoversTheThreeJobs() {
     List<Row> all = rows().toList();
     assertTrue(all.size() >= 30, "rows: " + all.size());
-    for (String job : List.of("eval", "prune", "depth-prune", "quantize", "finetune")) {
+    for (String job : List.of("eval", "prune", "depth-prune", "quantize", "finetune", "lowrank")) {
       assertTrue(all.stream().anyMatch(r -> r.job().equals(job)), job);
     }
   }

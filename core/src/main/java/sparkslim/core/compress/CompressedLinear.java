@@ -129,4 +129,43 @@ public sealed interface CompressedLinear {
       return w;
     }
   }
+  /**
+   * A low-rank linear (docs/depth_quant.md §5): W′ = U·V with U (rows, rank) and V (rank, cols), computed as
+   * y = U·(V·x) by a factored model, or multiplied back by {@link #product} (fp32 sgemm) for a dense one. The arrays
+   * are not copied.
+   *
+   * @param u (rows, rank) W_u = U_k·Σ_k^½
+   * @param v (rank, cols) W_v = Σ_k^½·V_kᵀ·S⁻¹ (SVD-LLM) or Σ_k^½·V_kᵀ (SVD)
+   * @param loss the truncation loss Σ_{i&gt;k} σ_i² of the dropped singular values: ‖(W − W′)·Xᵀ‖²_F over the
+   *     calibration tokens for SVD-LLM (with the shifted Gram matrix if {@code fallback} says so), ‖W − W′‖²_F for SVD
+   * @param fallback {@code "gram-shift <λ>"} when Σ XᵀX was not positive definite and was shifted by λ·I, else null
+   */
+  record Factored(int rows, int cols, int rank, float[] u, float[] v, double loss, String fallback) implements CompressedLinear {
+    public Factored {
+      if (rank < 1 || u.length != (long) rows * rank || v.length != (long) rank * cols) {
+        throw new IllegalArgumentException("Inconsistent factored linear (" + rows + ", " + cols + ") of rank " + rank + ": U has "
+            + u.length + " values, V " + v.length);
+      }
+    }
+
+    /** W′ = U·V (rows, cols), a new array: the one product every reader of factors uses, so they agree to the bit. */
+    public static float[] product(float[] u, int rows, int rank, float[] v, int cols) {
+      return sparkslim.core.linalg.Blas.matmul(u, rows, rank, v, cols);
+    }
+
+    @Override
+    public float[] weights() {
+      return product(u, rows, rank, v, cols);
+    }
+
+    @Override
+    public BitSet mask() {
+      return null;
+    }
+
+    /** The parameters the factors hold, rank·(rows + cols). */
+    public long parameters() {
+      return (long) rank * (rows + cols);
+    }
+  }
 }

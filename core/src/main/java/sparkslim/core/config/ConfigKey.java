@@ -44,6 +44,8 @@ public enum ConfigKey {
   QUANTIZATION_DAMPENING_FRACTION("quantization.dampening-fraction", Type.DOUBLE, "GPTQ: H += fraction * mean(diag H) * I"),
   QUANTIZATION_BLOCK_SIZE("quantization.block-size", Type.INT, "GPTQ: columns per lazy-update block"),
   QUANTIZATION_KEEP_ZEROS("quantization.keep-zeros", Type.BOOLEAN, "GPTQ: weights that are exactly 0 in the input stay 0 (a pruned model keeps its mask)"),
+  LOWRANK_METHOD("lowrank.method", Type.STRING, "lowrank: svd-llm (truncation-aware whitening by the Cholesky factor of Σ XᵀX) | svd (plain truncated SVD, reads no data)"),
+  LOWRANK_RATIO("lowrank.ratio", Type.DOUBLE, "lowrank: kept-parameter fraction ρ in (0, 1); each linear (m, n) keeps rank floor(ρ·m·n/(m + n))"),
   DEPTH_CRITERION("depth.criterion", Type.STRING, "depth-prune: block importance, ppl | taylor | magnitude"),
   DEPTH_NUM_BLOCKS("depth.num-blocks", Type.INT, "depth-prune: number of blocks to remove"),
   DEPTH_PROTECT("depth.protect", Type.LIST, "depth-prune: blocks never removed, indices or L-k (L = num_hidden_layers), or none"),

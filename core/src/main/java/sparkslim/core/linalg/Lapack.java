@@ -114,4 +114,41 @@ public final class Lapack {
   public static int invertLowerTriangular(float[] l, int n) {
     return openblas.LAPACKE_strtri(LAPACK_COL_MAJOR, UPPER, NON_UNIT, n, l, n);
   }
+
+  /**
+   * Thin SVD of a row-major (m, n) matrix, fp64 {@code dgesdd}: A = U·diag(σ)·Vᵀ with r = min(m, n), σ descending.
+   * A row-major (m, n) buffer is the column-major (n, m) matrix Aᵀ = V·Σ·Uᵀ, so the column-major call's U is our V and
+   * its Vᵀ our U, both already in row-major order: no transposition. {@code a} is destroyed.
+   *
+   * @param u (m, r) output
+   * @param sigma (r) output, descending
+   * @param vt (r, n) output
+   * @return LAPACK's info: 0 on success, &gt; 0 if the bidiagonal QR did not converge
+   */
+  public static int svd(double[] a, int m, int n, double[] u, double[] sigma, double[] vt) {
+    int r = Math.min(m, n);
+    return openblas.LAPACKE_dgesdd(LAPACK_COL_MAJOR, (byte) 'S', n, m, a, n, sigma, vt, n, u, r);
+  }
+
+  /** The smallest eigenvalue of a symmetric (n, n) matrix, fp64 {@code dsyevd} without vectors; {@code a} is destroyed. */
+  public static double smallestEigenvalue(double[] a, int n) {
+    double[] w = new double[n];
+    int info = openblas.LAPACKE_dsyevd(LAPACK_COL_MAJOR, (byte) 'N', UPPER, n, a, n, w);
+    if (info != 0) {
+      throw new IllegalStateException("LAPACK dsyevd failed with info " + info + " on a " + n + "×" + n + " matrix");
+    }
+    return w[0];
+  }
+
+  /** B := B·L for a lower-triangular (n, n) L and a row-major (m, n) B, fp64 {@code dtrmm}. */
+  public static void multiplyByLowerRight(double[] b, int m, int n, double[] l) {
+    openblas.cblas_dtrmm(openblas.CblasRowMajor, openblas.CblasRight, openblas.CblasLower, openblas.CblasNoTrans,
+        openblas.CblasNonUnit, m, n, 1.0, l, n, b, n);
+  }
+
+  /** B := B·L⁻¹ for a lower-triangular (n, n) L and a row-major (m, n) B, fp64 {@code dtrsm} (no inverse formed). */
+  public static void solveByLowerRight(double[] b, int m, int n, double[] l) {
+    openblas.cblas_dtrsm(openblas.CblasRowMajor, openblas.CblasRight, openblas.CblasLower, openblas.CblasNoTrans,
+        openblas.CblasNonUnit, m, n, 1.0, l, n, b, n);
+  }
 }

@@ -37,6 +37,7 @@ public final class ModelDirectory {
   private final ModelSpec spec;
   private final Map<String, SafetensorsFile> fileOfTensor;
   private final QuantizedCheckpoint quantized; // null unless config.json has a quantization_config
+  private final sparkslim.core.lowrank.LowRankCheckpoint lowRank; // null unless config.json has a lowrank section
 
   private ModelDirectory(FileSystem fs, Path root, JsonNode configJson, ModelSpec spec, Map<String, SafetensorsFile> fileOfTensor,
                          QuantizedCheckpoint quantized) {
@@ -46,6 +47,7 @@ public final class ModelDirectory {
     this.spec = spec;
     this.fileOfTensor = fileOfTensor;
     this.quantized = quantized;
+    this.lowRank = sparkslim.core.lowrank.LowRankCheckpoint.parse(configJson, new Path(root, CONFIG_FILE).toString());
   }
 
   public static ModelDirectory open(String location, Configuration hadoopConf) {
@@ -186,6 +188,10 @@ public final class ModelDirectory {
     for (Map.Entry<String, long[]> e : expected.entrySet()) {
       if (storedQuantized(e.getKey())) {
         quantized.check(e.getKey(), e.getValue(), fileOfTensor::get);
+      } else if (storedFactored(e.getKey())) {
+        int k = lowRank.rankOf(e.getKey());
+        entry(sparkslim.core.lowrank.LowRankCheckpoint.uName(e.getKey()), new long[] {e.getValue()[0], k});
+        entry(sparkslim.core.lowrank.LowRankCheckpoint.vName(e.getKey()), new long[] {k, e.getValue()[1]});
       } else {
         entry(e.getKey(), e.getValue());
       }
@@ -195,6 +201,16 @@ public final class ModelDirectory {
   /** True if the checkpoint stores this {@code <linear>.weight} quantized (compressed-tensors or GPTQ). */
   private boolean storedQuantized(String name) {
     return quantized != null && quantized.stores(name, fileOfTensor::containsKey);
+  }
+
+  /** True if the checkpoint stores this {@code <linear>.weight} as low-rank factors ({@code sparkslim lowrank}). */
+  private boolean storedFactored(String name) {
+    return lowRank != null && lowRank.rankOf(name) > 0 && !fileOfTensor.containsKey(name);
+  }
+
+  /** The factored layout of a {@code sparkslim lowrank} checkpoint, or null. */
+  public sparkslim.core.lowrank.LowRankCheckpoint lowRank() {
+    return lowRank;
   }
 
   /** The quantization of a quantized checkpoint, or null. */
@@ -260,6 +276,17 @@ public final class ModelDirectory {
     if (storedQuantized(name)) { // the dequantized weights a loader computes
       return new Tensor(expectedShape.clone(), quantized.read(name, expectedShape, fileOfTensor::get).weights());
     }
+    if (storedFactored(name)) { // W′ = U·V in fp32, the product the lowrank job propagated with
+      int k = lowRank.rankOf(name);
+      int rows = (int) expectedShape[0];
+      int cols = (int) expectedShape[1];
+      String u = sparkslim.core.lowrank.LowRankCheckpoint.uName(name);
+      String v = sparkslim.core.lowrank.LowRankCheckpoint.vName(name);
+      entry(u, new long[] {rows, k});
+      entry(v, new long[] {k, cols});
+      return new Tensor(expectedShape.clone(), sparkslim.core.compress.CompressedLinear.Factored.product(fileOfTensor.get(u).readFloats(u), rows, k,
+          fileOfTensor.get(v).readFloats(v), cols));
+    }
     SafetensorsFile.Entry e = entry(name, expectedShape);
     return new Tensor(e.shape(), fileOfTensor.get(name).readFloats(name));
   }
@@ -321,7 +348,7 @@ public final class ModelDirectory {
 
   /** The tensor as its 16-bit patterns if it is stored as BF16 or F16, else null. */
   private HalfTensor half(String name, long[] expectedShape) {
-    if (storedQuantized(name)) { // dequantized in fp32 by tensor(): scale·(code − zero) need not be a 16-bit value
+    if (storedQuantized(name) || storedFactored(name)) { // computed in fp32 by tensor(): need not be 16-bit values
       return null;
     }
     SafetensorsFile.Entry e = entry(name, expectedShape);

@@ -22,6 +22,8 @@ import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.compress.LinearSolver;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
+import sparkslim.core.lowrank.LowRankCheckpoint;
+import sparkslim.core.lowrank.LowRankSolver;
 import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.model.ModelSpec;
@@ -85,6 +87,14 @@ public final class LayerSequentialDriver {
     default Path quantizedFile(int block) {
       Path shard = shardFile(block);
       return new Path(new Path(shard.getParent().getParent(), "quantized"), shard.getName());
+    }
+
+    /**
+     * Path of block {@code b}'s low-rank factors ({@code TensorShard.avsc}: {@code <linear>.u_proj.weight} and
+     * {@code <linear>.v_proj.weight}) in a lowrank run, written before the shard; null in other runs.
+     */
+    default Path factorsFile(int block) {
+      return null;
     }
 
     /** Writes block {@code b}'s per-linear metrics (called right before its shard is written). */
@@ -238,7 +248,12 @@ public final class LayerSequentialDriver {
           LinearOutcome o = s.outcome();
           outcomes.add(o);
           blockCensus = blockCensus.plus(s.census());
-          log.accept(quantStrategy == null
+          LinearStatistics.LinearShape shape = shapes.get(o.linear());
+          log.accept(solver instanceof LowRankSolver lowRank
+              ? String.format("block %d %-18s rank %d truncation loss %.6g loss %.6g%s (%.2fs)", b, o.linear(),
+                  LowRankSolver.rank(lowRank.ratio(), shape.rows(), shape.cols()), o.solverLoss(), o.reconstructionLoss(),
+                  o.fallback() == null ? "" : " " + o.fallback(), o.seconds())
+              : quantStrategy == null
               ? String.format("block %d %-18s sparsity %.4f loss %.6g (%.2fs)", b, o.linear(), o.zeros() / (double) o.numel(),
                   o.reconstructionLoss(), o.seconds())
               : String.format("block %d %-18s zeros %.4f loss %.6g solver loss %.6g (%.2fs)", b, o.linear(), o.zeros() / (double) o.numel(),
@@ -354,6 +369,29 @@ public final class LayerSequentialDriver {
         }
       }, hadoopConf);
     }
+    Path factorsFile = sink.factorsFile(b);
+    if (factorsFile != null) { // the factors of a lowrank run: two tensors per linear, from the same part files
+      Iterator<String> factored = linears.iterator();
+      TensorShardTable.writeStored(factorsFile, new Iterator<>() {
+        private final java.util.ArrayDeque<TensorShardTable.Stored> pending = new java.util.ArrayDeque<>();
+
+        @Override
+        public boolean hasNext() {
+          return !pending.isEmpty() || factored.hasNext();
+        }
+
+        @Override
+        public TensorShardTable.Stored next() {
+          if (pending.isEmpty()) {
+            String linear = factored.next();
+            Map<String, TensorShardTable.Stored> part = TensorShardTable.read(LinearSolveTask.partFile(partsDir.toString(), linear), hadoopConf);
+            pending.add(part.get(prefix + linear + LowRankCheckpoint.U_SUFFIX));
+            pending.add(part.get(prefix + linear + LowRankCheckpoint.V_SUFFIX));
+          }
+          return pending.poll();
+        }
+      }, hadoopConf);
+    }
     Iterator<String> others = rest.iterator();
     TensorShardTable.writeStored(shardFile, new Iterator<>() {
       @Override
@@ -442,6 +480,11 @@ public final class LayerSequentialDriver {
         CompressedLinear.Quantized q = row.q();
         census[0] = census[0].plus(LinearCensus.of(q.weights(), q.rows(), q.cols(), maskStructure));
       });
+    }
+    Path factorsFile = sink.factorsFile(b);
+    if (factorsFile != null && b < prunedBlocks && !exists(factorsFile)) { // written before the shard: only a deleted file is missing
+      throw new SparkslimException("Cannot resume from " + shard + ": its factors " + factorsFile + " are missing; use a new 'output.path' or"
+          + " delete the old output");
     }
     TensorShardTable.forEach(shard, hadoopConf, s -> {
       if (!s.configFingerprint().equals(fingerprint)) {

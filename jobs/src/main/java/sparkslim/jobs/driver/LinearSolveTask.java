@@ -14,6 +14,7 @@ import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.compress.LinearSolver;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
+import sparkslim.core.lowrank.LowRankCheckpoint;
 import sparkslim.core.linalg.GramSlices;
 import sparkslim.core.model.ModelDirectory;
 import sparkslim.core.prune.LinearCensus;
@@ -153,6 +154,16 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
         rounded = q.weights();
         QuantizedShardTable.write(part, List.of(new QuantizedShardTable.Row(runId, fingerprint, block,
             name.substring(0, name.length() - ".weight".length()), quantStrategy, q)), conf);
+      } else if (r instanceof CompressedLinear.Factored f) { // the factors in the output dtype; W′ = U·V of those in fp32
+        float[] u = TensorShardTable.roundTo(f.u(), outputDtype); // (rows, rank)
+        float[] v = TensorShardTable.roundTo(f.v(), outputDtype); // (rank, cols)
+        rounded = CompressedLinear.Factored.product(u, f.rows(), f.rank(), v, f.cols());
+        TensorShardTable.writeStored(part, List.of(
+            TensorShardTable.stored(runId, fingerprint, block, new TensorShardTable.Entry(name, dims, DType.F32, rounded, null)),
+            TensorShardTable.stored(runId, fingerprint, block, new TensorShardTable.Entry(LowRankCheckpoint.uName(name),
+                new long[] {f.rows(), f.rank()}, outputDtype, u, null)),
+            TensorShardTable.stored(runId, fingerprint, block, new TensorShardTable.Entry(LowRankCheckpoint.vName(name),
+                new long[] {f.rank(), f.cols()}, outputDtype, v, null))).iterator(), conf);
       } else {
         rounded = TensorShardTable.roundTo(r.weights(), outputDtype);
         TensorShardTable.writeStored(part, List.of(TensorShardTable.stored(runId, fingerprint, block,
