@@ -55,7 +55,11 @@ class LowRankJobTest {
       assertTrue(l.get("truncation_loss").asDouble() > 0, l.toString());
       assertTrue(l.get("reconstruction_loss").asDouble() > 0, l.toString());
       assertEquals(ranks.get(l.get("linear").asText()).asInt(), l.get("rank").asInt());
-      assertTrue(l.get("fallback").isNull(), l.toString());
+      if (l.get("linear").asText().equals("mlp.down_proj")) { // 4 × 128 tokens < 768 inputs: Σ XᵀX is singular, shifted
+        assertTrue(l.get("fallback").asText().startsWith("gram-shift "), l.toString());
+      } else {
+        assertTrue(l.get("fallback").isNull(), l.toString());
+      }
     }
     JsonNode parameters = report.get("parameters");
     assertTrue(parameters.get("after").asLong() < parameters.get("before").asLong());

@@ -47,9 +47,9 @@ public record LowRankSettings(LowRankMethod method, double ratio) {
     ranks(spec).forEach((linear, k) -> {
       if (k < 1) {
         long[] shape = shapes.get(linear + ".weight");
-        throw new SparkslimException("'" + ConfigKey.LOWRANK_RATIO.key() + "' is set to " + Values.canonical(ratio) + ", which gives rank 0 for "
+        throw new SparkslimException("'" + ConfigKey.LOWRANK_RATIO.key() + "' is set to " + ratio + ", which gives rank 0 for "
             + linear + " (" + shape[0] + " x " + shape[1] + " in " + source + "): expected a ratio of at least "
-            + Values.canonical((shape[0] + shape[1]) / (double) (shape[0] * shape[1])));
+            + (shape[0] + shape[1]) / (double) (shape[0] * shape[1]));
       }
     });
   }
