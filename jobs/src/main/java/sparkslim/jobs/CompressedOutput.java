@@ -65,6 +65,11 @@ final class CompressedOutput {
     }
   }
 
+  /** Block {@code block}'s file in a per-block directory ({@code shards/}, {@code quantized/}, {@code factors/}, {@code metrics/}). */
+  static Path blockFile(Path dir, int block) {
+    return new Path(dir, String.format("block-%05d.parquet", block));
+  }
+
   /** The report's {@code blocks}: per-block seconds of each phase, and whether the block was resumed. */
   static void blocks(ObjectNode report, List<LayerSequentialDriver.BlockOutcome> blocks) {
     ArrayNode nodes = report.putArray("blocks");

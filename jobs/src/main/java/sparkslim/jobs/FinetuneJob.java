@@ -335,16 +335,12 @@ public final class FinetuneJob {
           rest.add(new TensorShardTable.Entry(prefix + name, t.shape(), dtype, TensorShardTable.roundTo(t.data(), dtype), null));
         }
       }
-      QuantizedShardTable.write(blockFile(quantized, b), rows, conf);
-      TensorShardTable.write(blockFile(shards, b), runId, fingerprint, b, rest, conf);
+      QuantizedShardTable.write(CompressedOutput.blockFile(quantized, b), rows, conf);
+      TensorShardTable.write(CompressedOutput.blockFile(shards, b), runId, fingerprint, b, rest, conf);
     }
-    ModelExporter.exportShards(model, lm.globals(), b -> blockFile(shards, b),
-        CompressedOutput.quantizedBlocks(plan.quantization(), dtype, b -> blockFile(quantized, b)), dtype, out.fileSystem(), out.staged("model"),
-        conf);
-  }
-
-  private static Path blockFile(Path dir, int block) {
-    return new Path(dir, String.format("block-%05d.parquet", block));
+    ModelExporter.exportShards(model, lm.globals(), b -> CompressedOutput.blockFile(shards, b),
+        CompressedOutput.quantizedBlocks(plan.quantization(), dtype, b -> CompressedOutput.blockFile(quantized, b)), dtype,
+        out.fileSystem(), out.staged("model"), conf);
   }
 
   /** The loss per step, and its mean over the last {@code window} steps (the trend under the batch-to-batch noise). */

@@ -78,17 +78,17 @@ public final class LowRankJob {
       LayerSequentialDriver.BlockSink sink = new LayerSequentialDriver.BlockSink() {
         @Override
         public Path shardFile(int block) {
-          return new Path(shardsDir, String.format("block-%05d.parquet", block));
+          return CompressedOutput.blockFile(shardsDir, block);
         }
 
         @Override
         public Path factorsFile(int block) {
-          return new Path(factorsDir, String.format("block-%05d.parquet", block));
+          return CompressedOutput.blockFile(factorsDir, block);
         }
 
         @Override
         public void writeMetrics(int block, List<LayerSequentialDriver.LinearOutcome> outcomes) {
-          PruneJob.writeMetrics(metricsFile(metricsDir, block), runId, lowRank.method().configName(), 0.0, outcomes, hadoopConf);
+          PruneJob.writeMetrics(CompressedOutput.blockFile(metricsDir, block), runId, lowRank.method().configName(), 0.0, outcomes, hadoopConf);
         }
       };
       if (readsData) {
@@ -136,7 +136,7 @@ public final class LowRankJob {
       ranks.forEach(rankNode::put);
       ArrayNode perLinear = report.putArray("linears");
       for (int b = 0; b < spec.numLayers(); b++) { // from the metrics files: resumed blocks included
-        for (GenericRecord r : AvroSchemas.read(metricsFile(metricsDir, b), hadoopConf)) {
+        for (GenericRecord r : AvroSchemas.read(CompressedOutput.blockFile(metricsDir, b), hadoopConf)) {
           String linear = r.get("linear").toString();
           ObjectNode n = perLinear.addObject().put("block", (Integer) r.get("block")).put("linear", linear).put("rank", ranks.get(linear));
           n.put("truncation_loss", (Double) r.get("solver_loss"));
@@ -160,9 +160,5 @@ public final class LowRankJob {
       run.log("%s ratio %s: %d parameters of %d kept (linears %.4f); wrote %s/model and %s/model-dense", lowRank.method().configName(),
           lowRank.ratio(), parameters.get("after").asLong(), spec.parameterCount(), linearsAfter / (double) linearsBefore, out.root(), out.root());
     });
-  }
-
-  private static Path metricsFile(Path metricsDir, int block) {
-    return new Path(metricsDir, String.format("block-%05d.parquet", block));
   }
 }

@@ -100,12 +100,12 @@ public final class PruneJob {
       LayerSequentialDriver.BlockSink sink = new LayerSequentialDriver.BlockSink() {
         @Override
         public Path shardFile(int block) {
-          return new Path(shardsDir, String.format("block-%05d.parquet", block));
+          return CompressedOutput.blockFile(shardsDir, block);
         }
 
         @Override
         public void writeMetrics(int block, List<LayerSequentialDriver.LinearOutcome> outcomes) {
-          PruneJob.writeMetrics(new Path(metricsDir, String.format("block-%05d.parquet", block)), runId, method.configName(), sparsity, outcomes,
+          PruneJob.writeMetrics(CompressedOutput.blockFile(metricsDir, block), runId, method.configName(), sparsity, outcomes,
               hadoopConf);
         }
 

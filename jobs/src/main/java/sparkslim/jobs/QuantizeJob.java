@@ -66,12 +66,12 @@ public final class QuantizeJob {
       LayerSequentialDriver.BlockSink sink = new LayerSequentialDriver.BlockSink() {
         @Override
         public Path shardFile(int block) {
-          return new Path(shardsDir, String.format("block-%05d.parquet", block));
+          return CompressedOutput.blockFile(shardsDir, block);
         }
 
         @Override
         public void writeMetrics(int block, List<LayerSequentialDriver.LinearOutcome> outcomes) {
-          PruneJob.writeMetrics(new Path(metricsDir, String.format("block-%05d.parquet", block)), runId, q.method().configName(), 0.0,
+          PruneJob.writeMetrics(CompressedOutput.blockFile(metricsDir, block), runId, q.method().configName(), 0.0,
               outcomes, hadoopConf);
         }
       };
