@@ -29,7 +29,7 @@ import sparkslim.jobs.driver.LayerSequentialDriver;
  * {@code sparkslim lowrank}: SVD-LLM (or plain SVD) low-rank factorization on Spark, layer-sequential (docs/depth_quant.md
  * §5): Σ XᵀX of every linear comes from the statistics pipeline, each linear is factored in its own solve task, and each
  * block's inputs come from the already factored blocks before it. Writes {@code OUT/factors/} (the factors, Parquet)
- * and {@code OUT/shards/} (W′ = U·V in fp32 and the other block tensors) block by block, so a rerun resumes; then
+ * and {@code OUT/shards/} (the other block tensors) block by block, so a rerun resumes; then
  * {@code OUT/model/} (the factored checkpoint: {@code <linear>.u_proj.weight}, {@code <linear>.v_proj.weight}, the ranks
  * in config.json), {@code OUT/model-dense/} (W′ multiplied back, fp32, for transformers), {@code report.json} with the
  * rank and truncation loss per linear, the parameter counts and the PPL of the factored model, the resolved config
@@ -108,7 +108,7 @@ public final class LowRankJob {
       LowRankExport.factored(model, sink::shardFile, sink::factorsFile, checkpoint, dtype, out.fileSystem(), exported, hadoopConf);
       run.log("wrote %s (factored)", exported);
       Path dense = out.staged("model-dense");
-      LowRankExport.dense(model, sink::shardFile, out.fileSystem(), dense, hadoopConf);
+      LowRankExport.dense(model, sink::shardFile, sink::factorsFile, checkpoint, out.fileSystem(), dense, hadoopConf);
       run.log("wrote %s (W′ = U·V multiplied back, fp32)", dense);
       long tExported = System.nanoTime();
 

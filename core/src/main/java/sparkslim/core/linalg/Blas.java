@@ -34,6 +34,15 @@ public final class Blas {
     return c;
   }
 
+  /** An fp32 copy of fp64 values, each rounded to nearest (e.g. M⁻¹ for the executors, factors computed in fp64). */
+  public static float[] toFloat(double[] values) {
+    float[] result = new float[values.length];
+    for (int i = 0; i < values.length; i++) {
+      result[i] = (float) values[i];
+    }
+    return result;
+  }
+
   /** C = A·B with A (m, k), B (k, n); returns C (m, n). */
   public static float[] matmul(float[] a, int m, int k, float[] b, int n) {
     float[] c = new float[m * n];

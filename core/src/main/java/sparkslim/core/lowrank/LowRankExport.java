@@ -3,11 +3,12 @@ package sparkslim.core.lowrank;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiConsumer;
 import java.util.function.IntFunction;
-import java.util.function.Supplier;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
 import sparkslim.core.model.DecoderBlock;
@@ -17,9 +18,9 @@ import sparkslim.core.model.ModelSpec;
 
 /**
  * The two exports of {@code sparkslim lowrank} (docs/depth_quant.md §5, "for our pipeline"), streamed one block at a
- * time from the job's files: block b's shard ({@code TensorShard.avsc}: the norms and biases in the output dtype, each
- * linear as W′ = U·V in fp32) and its factors file (the same schema: {@code <linear>.u_proj.weight} and
- * {@code <linear>.v_proj.weight} in the output dtype).
+ * time from the job's files: block b's shard ({@code TensorShard.avsc}: the norms and biases in the output dtype) and
+ * its factors file (the same schema: {@code <linear>.u_proj.weight} then {@code <linear>.v_proj.weight} of each linear,
+ * in the output dtype).
  */
 public final class LowRankExport {
   private LowRankExport() {}
@@ -32,8 +33,8 @@ public final class LowRankExport {
                               DType dtype, FileSystem fs, Path outDir, Configuration conf) {
     ModelSpec spec = source.spec();
     List<String> linears = DecoderBlock.linearNames(spec);
-    Cache shards = new Cache();
-    Cache factors = new Cache();
+    ModelExporter.PerBlock<Map<String, TensorShardTable.Stored>> shards = new ModelExporter.PerBlock<>();
+    ModelExporter.PerBlock<Map<String, TensorShardTable.Stored>> factors = new ModelExporter.PerBlock<>();
     ModelExporter.exportEncoded(source, spec.numLayers(), i -> {
       Map<String, ModelExporter.Encoded> tensors = new LinkedHashMap<>();
       String prefix = spec.blockPrefix(i);
@@ -57,25 +58,55 @@ public final class LowRankExport {
 
   /**
    * The dense checkpoint transformers loads: every linear as W′ = U·V, multiplied back in fp32 exactly as sparkslim's
-   * loaders do, so the whole checkpoint is fp32 (the product of 16-bit factors is not a 16-bit tensor). No size gain.
+   * loaders do (one linear at a time), so the whole checkpoint is fp32 (the product of 16-bit factors is not a 16-bit tensor). No size gain.
    */
-  public static void dense(ModelDirectory source, IntFunction<Path> shardOfBlock, FileSystem fs, Path outDir, Configuration conf) {
+  public static void dense(ModelDirectory source, IntFunction<Path> shardOfBlock, IntFunction<Path> factorsOfBlock, LowRankCheckpoint checkpoint,
+                           FileSystem fs, Path outDir, Configuration conf) {
     ModelSpec spec = source.spec();
-    Cache shards = new Cache();
+    ModelExporter.PerBlock<Map<String, TensorShardTable.Stored>> shards = new ModelExporter.PerBlock<>();
+    ModelExporter.PerBlock<Map<String, TensorShardTable.Stored>> factors = new ModelExporter.PerBlock<>();
     ModelExporter.exportEncoded(source, spec.numLayers(), i -> {
       Map<String, ModelExporter.Encoded> tensors = new LinkedHashMap<>();
       String prefix = spec.blockPrefix(i);
       for (Map.Entry<String, long[]> e : spec.blockTensorShapes().entrySet()) {
-        tensors.put(e.getKey(), new ModelExporter.Encoded(e.getValue(), () -> {
-          TensorShardTable.Stored t = stored(shards, shardOfBlock, i, prefix + e.getKey(), conf);
-          return t.dtype() == DType.F32 ? t.data() : TensorShardTable.encode(t.values(), DType.F32); // widening is exact
-        }));
+        String name = prefix + e.getKey();
+        tensors.put(e.getKey(), new ModelExporter.Encoded(e.getValue(), checkpoint.rankOf(name) > 0
+            ? () -> TensorShardTable.encode(product(stored(factors, factorsOfBlock, i, LowRankCheckpoint.uName(name), conf),
+                stored(factors, factorsOfBlock, i, LowRankCheckpoint.vName(name), conf)), DType.F32)
+            : () -> TensorShardTable.encode(stored(shards, shardOfBlock, i, name, conf).values(), DType.F32))); // widening is exact
       }
       return tensors;
     }, DType.F32, fs, outDir, ModelExporter.DEFAULT_MAX_SHARD_BYTES, Map.of());
   }
 
-  private static byte[] bytes(Cache cache, IntFunction<Path> fileOfBlock, int block, String tensor, DType dtype, Configuration conf) {
+  /**
+   * Each linear of a block's factors file, as {@code <linear>.weight} (relative to {@code prefix}) and W′ = U·V in fp32
+   * ({@link CompressedLinear.Factored#product}, as every reader of factors computes it), one linear at a time.
+   */
+  public static void forEachLinear(Path factorsFile, String prefix, Configuration conf, BiConsumer<String, float[]> action) {
+    TensorShardTable.Stored[] u = new TensorShardTable.Stored[1];
+    TensorShardTable.forEach(factorsFile, conf, s -> {
+      if (s.tensor().endsWith(LowRankCheckpoint.U_SUFFIX)) {
+        u[0] = s;
+        return;
+      }
+      if (u[0] == null || !s.tensor().endsWith(LowRankCheckpoint.V_SUFFIX)) {
+        throw new IllegalStateException(factorsFile + ": expected " + LowRankCheckpoint.U_SUFFIX + " then " + LowRankCheckpoint.V_SUFFIX
+            + " of each linear, found '" + s.tensor() + "'");
+      }
+      String linear = s.tensor().substring(prefix.length(), s.tensor().length() - LowRankCheckpoint.V_SUFFIX.length());
+      action.accept(linear + ".weight", product(u[0], s));
+      u[0] = null;
+    });
+  }
+
+  /** W′ = U·V (rows, cols) in fp32 of a linear's stored factors U (rows, rank) and V (rank, cols). */
+  private static float[] product(TensorShardTable.Stored u, TensorShardTable.Stored v) {
+    return CompressedLinear.Factored.product(u.values(), (int) u.shape()[0], (int) u.shape()[1], v.values(), (int) v.shape()[1]);
+  }
+
+  private static byte[] bytes(ModelExporter.PerBlock<Map<String, TensorShardTable.Stored>> cache, IntFunction<Path> fileOfBlock, int block,
+                              String tensor, DType dtype, Configuration conf) {
     TensorShardTable.Stored t = stored(cache, fileOfBlock, block, tensor, conf);
     if (t.dtype() != dtype) {
       throw new IllegalStateException(fileOfBlock.apply(block) + " stores '" + tensor + "' as " + t.dtype() + ", expected " + dtype);
@@ -83,26 +114,12 @@ public final class LowRankExport {
     return t.data();
   }
 
-  private static TensorShardTable.Stored stored(Cache cache, IntFunction<Path> fileOfBlock, int block, String tensor, Configuration conf) {
+  private static TensorShardTable.Stored stored(ModelExporter.PerBlock<Map<String, TensorShardTable.Stored>> cache, IntFunction<Path> fileOfBlock,
+                                                int block, String tensor, Configuration conf) {
     TensorShardTable.Stored t = cache.get(block, () -> TensorShardTable.read(fileOfBlock.apply(block), conf)).get(tensor);
     if (t == null) {
       throw new IllegalStateException(fileOfBlock.apply(block) + " has no tensor '" + tensor + "'");
     }
     return t;
-  }
-
-  /** One block's file as read, dropped when the writer moves to the next block (it goes block by block). */
-  private static final class Cache {
-    private int block = -1;
-    private Map<String, TensorShardTable.Stored> value;
-
-    Map<String, TensorShardTable.Stored> get(int i, Supplier<Map<String, TensorShardTable.Stored>> read) {
-      if (block != i) {
-        value = null;
-        value = read.get();
-        block = i;
-      }
-      return value;
-    }
   }
 }

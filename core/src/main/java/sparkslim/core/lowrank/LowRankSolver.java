@@ -4,6 +4,7 @@ import sparkslim.core.SparkslimException;
 import sparkslim.core.calib.InputStatistics;
 import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.compress.LinearSolver;
+import sparkslim.core.linalg.Blas;
 import sparkslim.core.linalg.Lapack;
 
 /**
@@ -56,13 +57,13 @@ public final class LowRankSolver implements LinearSolver {
     return method.readsStatistics();
   }
 
-  /** The factors in fp64 and all singular values, before rounding to fp32. */
-  public record Factors(int rows, int cols, int rank, double[] u, double[] v, double[] sigma, double truncationLoss, double gramShift) {}
+  /** The factors in fp64, before rounding to fp32, with the truncation loss and the shift G took (0 if none). */
+  public record Factors(int rows, int cols, int rank, double[] u, double[] v, double truncationLoss, double gramShift) {}
 
   @Override
   public CompressedLinear.Factored solve(float[] w, int rows, int cols, InputStatistics stats, double[] scratch) {
     Factors f = factor(w, rows, cols, stats, scratch);
-    return new CompressedLinear.Factored(rows, cols, f.rank(), toFloat(f.u()), toFloat(f.v()), f.truncationLoss(),
+    return new CompressedLinear.Factored(rows, cols, f.rank(), Blas.toFloat(f.u()), Blas.toFloat(f.v()), f.truncationLoss(),
         f.gramShift() > 0 ? String.format("gram-shift %.3g", f.gramShift()) : null);
   }
 
@@ -132,14 +133,6 @@ public final class LowRankSolver implements LinearSolver {
     if (s != null) {
       Lapack.solveByLowerRight(wv, k, cols, s);
     }
-    return new Factors(rows, cols, k, wu, wv, sigma, loss, shift);
-  }
-
-  private static float[] toFloat(double[] values) {
-    float[] out = new float[values.length];
-    for (int i = 0; i < values.length; i++) {
-      out[i] = (float) values[i];
-    }
-    return out;
+    return new Factors(rows, cols, k, wu, wv, loss, shift);
   }
 }

@@ -189,11 +189,12 @@ public final class ModelExporter {
   }
 
   /** What the exporter has read of one block, dropped before the next block is read (the writer goes block by block). */
-  private static final class PerBlock<T> {
+  public static final class PerBlock<T> {
     private int block = -1;
     private T value;
 
-    T get(int i, Supplier<T> read) {
+    /** Block {@code i}'s value: the one held, or {@code read}'s after dropping the previous block's. */
+    public T get(int i, Supplier<T> read) {
       if (block != i) {
         value = null; // the previous block's first
         value = read.get();

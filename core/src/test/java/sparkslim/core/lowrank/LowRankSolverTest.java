@@ -55,8 +55,8 @@ class LowRankSolverTest {
     return w;
   }
 
-  /** ‖(W − W′)·Xᵀ‖²_F in fp64, W′ = U·V from the fp64 factors. */
-  private static double outputError(float[] w, LowRankSolver.Factors f, float[] x, int numTokens) {
+  /** W′ = U·V (rows, cols) in fp64, from the fp64 factors. */
+  private static double[] product(LowRankSolver.Factors f) {
     int m = f.rows();
     int n = f.cols();
     int k = f.rank();
@@ -69,6 +69,14 @@ class LowRankSolverTest {
         }
       }
     }
+    return wPrime;
+  }
+
+  /** ‖(W − W′)·Xᵀ‖²_F in fp64, W′ = U·V from the fp64 factors. */
+  private static double outputError(float[] w, LowRankSolver.Factors f, float[] x, int numTokens) {
+    int m = f.rows();
+    int n = f.cols();
+    double[] wPrime = product(f);
     double sum = 0;
     for (int t = 0; t < numTokens; t++) {
       for (int i = 0; i < m; i++) {
@@ -113,14 +121,9 @@ class LowRankSolverTest {
     LowRankSolver.Factors svd = new LowRankSolver(LowRankMethod.SVD, 0.5).factor(w, ROWS, COLS, null, null);
     assertTrue(outputError(w, llm, x, TOKENS) < outputError(w, svd, x, TOKENS), "SVD-LLM is optimal for the outputs");
     double weightError = 0; // plain SVD: its loss is ‖W − W′‖²_F
-    for (int i = 0; i < ROWS; i++) {
-      for (int c = 0; c < COLS; c++) {
-        double v = 0;
-        for (int j = 0; j < svd.rank(); j++) {
-          v += svd.u()[i * svd.rank() + j] * svd.v()[j * COLS + c];
-        }
-        weightError += (w[i * COLS + c] - v) * (w[i * COLS + c] - v);
-      }
+    double[] wPrime = product(svd);
+    for (int i = 0; i < w.length; i++) {
+      weightError += (w[i] - wPrime[i]) * (w[i] - wPrime[i]);
     }
     assertEquals(weightError, svd.truncationLoss(), 1e-9 * weightError);
   }

@@ -22,7 +22,7 @@ import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.compress.LinearSolver;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
-import sparkslim.core.lowrank.LowRankCheckpoint;
+import sparkslim.core.lowrank.LowRankExport;
 import sparkslim.core.lowrank.LowRankSolver;
 import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.ModelDirectory;
@@ -279,10 +279,11 @@ public final class LayerSequentialDriver {
       if (!dataFree && b < lastToSolve) {
         String shard = sink.shardFile(b).toString();
         String quantized = quantStrategy != null && b < prunedBlocks ? sink.quantizedFile(b).toString() : null;
+        String factors = sink.factorsFile(b) != null && b < prunedBlocks ? sink.factorsFile(b).toString() : null;
         int block = b;
         JavaRDD<Sample> next = samples.map(s -> {
           TaskThreads.configureOnce();
-          DecoderBlock compressed = ExecutorModels.shardBlock(location, shard, quantized, block);
+          DecoderBlock compressed = ExecutorModels.shardBlock(location, shard, quantized, factors, block);
           return new Sample(s.index(), compressed.forward(s.hidden(), s.seqLen()), s.seqLen());
         }).persist(StorageLevel.MEMORY_AND_DISK());
         next.count();
@@ -370,23 +371,18 @@ public final class LayerSequentialDriver {
       }, hadoopConf);
     }
     Path factorsFile = sink.factorsFile(b);
-    if (factorsFile != null) { // the factors of a lowrank run: two tensors per linear, from the same part files
-      Iterator<String> factored = linears.iterator();
+    if (factorsFile != null) { // a lowrank run: the linears' factors (two tensors per part) go to the factors file only
+      java.util.ArrayDeque<TensorShardTable.Stored> pending = new java.util.ArrayDeque<>();
       TensorShardTable.writeStored(factorsFile, new Iterator<>() {
-        private final java.util.ArrayDeque<TensorShardTable.Stored> pending = new java.util.ArrayDeque<>();
-
         @Override
         public boolean hasNext() {
-          return !pending.isEmpty() || factored.hasNext();
+          return !pending.isEmpty() || parts.hasNext();
         }
 
         @Override
         public TensorShardTable.Stored next() {
           if (pending.isEmpty()) {
-            String linear = factored.next();
-            Map<String, TensorShardTable.Stored> part = TensorShardTable.read(LinearSolveTask.partFile(partsDir.toString(), linear), hadoopConf);
-            pending.add(part.get(prefix + linear + LowRankCheckpoint.U_SUFFIX));
-            pending.add(part.get(prefix + linear + LowRankCheckpoint.V_SUFFIX));
+            TensorShardTable.forEach(LinearSolveTask.partFile(partsDir.toString(), parts.next()), hadoopConf, pending::add);
           }
           return pending.poll();
         }
@@ -482,9 +478,16 @@ public final class LayerSequentialDriver {
       });
     }
     Path factorsFile = sink.factorsFile(b);
-    if (factorsFile != null && b < prunedBlocks && !exists(factorsFile)) { // written before the shard: only a deleted file is missing
-      throw new SparkslimException("Cannot resume from " + shard + ": its factors " + factorsFile + " are missing; use a new 'output.path' or"
-          + " delete the old output");
+    if (factorsFile != null && b < prunedBlocks) { // the linears are in the factors file, checksummed when read
+      if (!exists(factorsFile)) { // written before the shard: only a deleted file is missing
+        throw new SparkslimException("Cannot resume from " + shard + ": its factors " + factorsFile + " are missing; use a new 'output.path'"
+            + " or delete the old output");
+      }
+      LowRankExport.forEachLinear(factorsFile, prefix, hadoopConf, (name, w) -> {
+        expected.remove(prefix + name);
+        long[] shape = spec.blockTensorShapes().get(name); // (outFeatures, inFeatures)
+        census[0] = census[0].plus(LinearCensus.of(w, (int) shape[0], (int) shape[1], maskStructure));
+      });
     }
     TensorShardTable.forEach(shard, hadoopConf, s -> {
       if (!s.configFingerprint().equals(fingerprint)) {

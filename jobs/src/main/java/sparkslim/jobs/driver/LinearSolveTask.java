@@ -159,7 +159,6 @@ public final class LinearSolveTask implements FlatMapFunction<Iterator<Tuple2<St
         float[] v = TensorShardTable.roundTo(f.v(), outputDtype); // (rank, cols)
         rounded = CompressedLinear.Factored.product(u, f.rows(), f.rank(), v, f.cols());
         TensorShardTable.writeStored(part, List.of(
-            TensorShardTable.stored(runId, fingerprint, block, new TensorShardTable.Entry(name, dims, DType.F32, rounded, null)),
             TensorShardTable.stored(runId, fingerprint, block, new TensorShardTable.Entry(LowRankCheckpoint.uName(name),
                 new long[] {f.rows(), f.rank()}, outputDtype, u, null)),
             TensorShardTable.stored(runId, fingerprint, block, new TensorShardTable.Entry(LowRankCheckpoint.vName(name),

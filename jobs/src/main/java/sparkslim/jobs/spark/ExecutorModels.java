@@ -13,6 +13,7 @@ import org.apache.hadoop.fs.Path;
 import sparkslim.core.compress.CompressedLinear;
 import sparkslim.core.io.DType;
 import sparkslim.core.io.TensorShardTable;
+import sparkslim.core.lowrank.LowRankExport;
 import sparkslim.core.model.CausalLm;
 import sparkslim.core.model.DecoderBlock;
 import sparkslim.core.model.HalfTensor;
@@ -75,8 +76,9 @@ public final class ExecutorModels {
    * or null: held as codes and dequantized where used, exactly as the exported checkpoint), cached per JVM. A rerun may
    * rewrite the same paths, so the cache key includes the files' lengths and modification times.
    */
-  public static DecoderBlock shardBlock(String location, String shard, String quantizedShard, int i) {
-    String version = version(shard) + (quantizedShard == null ? "" : "+" + version(quantizedShard));
+  public static DecoderBlock shardBlock(String location, String shard, String quantizedShard, String factors, int i) {
+    String version = version(shard) + (quantizedShard == null ? "" : "+" + version(quantizedShard))
+        + (factors == null ? "" : "+" + version(factors));
     return cached(version, () -> {
       ModelDirectory dir = open(location);
       String prefix = dir.spec().blockPrefix(i);
@@ -90,6 +92,9 @@ public final class ExecutorModels {
           tensors.put(name, new Tensor(s.shape(), s.values()));
         }
       });
+      if (factors != null) {
+        LowRankExport.forEachLinear(new Path(factors), prefix, HADOOP_CONF, (name, w) -> tensors.put(name, new Tensor(dir.spec().blockTensorShapes().get(name), w)));
+      }
       Map<String, CompressedLinear.Quantized> quantized = new LinkedHashMap<>();
       if (quantizedShard != null) {
         QuantizedShardTable.read(new Path(quantizedShard), HADOOP_CONF)

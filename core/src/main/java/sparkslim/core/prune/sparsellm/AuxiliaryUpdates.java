@@ -58,7 +58,7 @@ public final class AuxiliaryUpdates {
 
   /**
    * M⁻¹ with M = β·WᵀW + γI (in, in), symmetric positive definite for γ &gt; 0; computed once per alternation on
-   * the driver, in fp64 (dsyrk, dpotrf, dpotri), and broadcast (convert with {@link #toFloat} first to halve it).
+   * the driver, in fp64 (dsyrk, dpotrf, dpotri), and broadcast (convert with {@link Blas#toFloat} first to halve it).
    *
    * @param w (out, in) the pruned fc2 / down weight: out = d, in = f
    * @return M⁻¹ (in, in), full symmetric
@@ -85,19 +85,10 @@ public final class AuxiliaryUpdates {
     return m;
   }
 
-  /** An fp32 copy, e.g. of M⁻¹ for {@link #pUpdate(float[], float[], float[], float[], float[], float[], int, int, int, double, double)}. */
-  public static float[] toFloat(double[] values) {
-    float[] result = new float[values.length];
-    for (int i = 0; i < values.length; i++) {
-      result[i] = (float) values[i];
-    }
-    return result;
-  }
-
   /** {@link #pUpdate(float[], float[], float[], float[], float[], float[], int, int, int, double, double)} with M⁻¹ in fp64 (rounded to fp32 here). */
   public static void pUpdate(float[] p, float[] y, float[] bias, float[] act, float[] w, double[] mInv, int numTokens,
                              int out, int in, double beta, double gamma) {
-    pUpdate(p, y, bias, act, w, toFloat(mInv), numTokens, out, in, beta, gamma);
+    pUpdate(p, y, bias, act, w, Blas.toFloat(mInv), numTokens, out, in, beta, gamma);
   }
 
   /**

@@ -74,7 +74,7 @@ public final class SparseLlmSolver implements java.io.Serializable {
     Chosen in = input.get(0);
     Chosen gate = kind == FfnKind.LLAMA_SWIGLU ? input.get(1) : null;
     FfnWeights pruned = dense.withMatrices(in.weights(), gate == null ? null : gate.weights(), out.weights());
-    float[] mInv = AuxiliaryUpdates.toFloat(pUpdateInverse(pruned.out(), dense.hidden(), dense.ffn()));
+    float[] mInv = sparkslim.core.linalg.Blas.toFloat(pUpdateInverse(pruned.out(), dense.hidden(), dense.ffn()));
     List<LinearStep> linears = new ArrayList<>();
     input.forEach(c -> linears.add(c.step()));
     linears.add(out.step());
