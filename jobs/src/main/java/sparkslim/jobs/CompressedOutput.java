@@ -57,7 +57,8 @@ final class CompressedOutput {
     EvalMode.Decision decision = mode.decide(spec.parameterCount() * Float.BYTES, SparkSessions.executorMemoryBytes(jsc.master()));
     log.accept("eval " + decision.logLine());
     List<PerplexityEvaluator.WindowResult> results = decision.mode() == EvalMode.STREAMED
-        ? PerplexityEvaluator.evaluateStreamed(jsc, exported.toString(), spec.numLayers(), texts, partitions, log)
+        ? PerplexityEvaluator.evaluateStreamed(jsc, exported.toString(), spec.numLayers(),
+            PerplexityEvaluator.stackSize(spec, texts), texts, partitions, log)
         : PerplexityEvaluator.evaluate(jsc, ModelDirectory.open(exported.toString(), conf).loadModel(), texts, partitions);
     PerplexityEvaluator.report(eval, texts, results);
     for (int t = 0; t < texts.names().size(); t++) {

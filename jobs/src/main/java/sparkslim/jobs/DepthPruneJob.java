@@ -177,8 +177,11 @@ public final class DepthPruneJob {
         List<PerplexityEvaluator.WindowResult> after;
         if (streamed) { // the shortened model is read back from the staged export, as a user would load it
           String exported = out.fileSystem().makeQualified(staged).toString();
-          before = PerplexityEvaluator.evaluateStreamed(jsc, location, numLayers, evalTexts, evalPartitions, m -> run.log("eval before: %s", m));
-          after = PerplexityEvaluator.evaluateStreamed(jsc, exported, kept.size(), evalTexts, evalPartitions, m -> run.log("eval after: %s", m));
+          int perStack = PerplexityEvaluator.stackSize(model.spec(), evalTexts);
+          before = PerplexityEvaluator.evaluateStreamed(jsc, location, numLayers, perStack, evalTexts, evalPartitions,
+              m -> run.log("eval before: %s", m));
+          after = PerplexityEvaluator.evaluateStreamed(jsc, exported, kept.size(), perStack, evalTexts, evalPartitions,
+              m -> run.log("eval after: %s", m));
           ExecutorModels.clear(); // local mode ran the tasks in this JVM: drop what they cached
         } else {
           before = run.shared().get("dense eval", location + " " + plan.eval(), () -> PerplexityEvaluator.evaluate(jsc, lm, evalTexts, evalPartitions));

@@ -81,8 +81,8 @@ public final class EvalJob {
       if (streamed) {
         ExecutorModels.clear(); // local mode: tasks run in this JVM; read the files afresh
         try {
-          results = PerplexityEvaluator.evaluateStreamed(jsc, model.root().toString(), model.spec().numLayers(), texts, partitions,
-              m -> run.log("%s", m));
+          results = PerplexityEvaluator.evaluateStreamed(jsc, model.root().toString(), model.spec().numLayers(),
+              PerplexityEvaluator.stackSize(model.spec(), texts), texts, partitions, m -> run.log("%s", m));
         } finally {
           ExecutorModels.clear();
         }

@@ -10,6 +10,7 @@ import sparkslim.core.config.Config;
 import sparkslim.core.config.ConfigKey;
 import sparkslim.core.config.ConfigLoader;
 import sparkslim.core.linalg.Blas;
+import sparkslim.core.model.RandomModel;
 
 /**
  * Command-line entry point: {@code sparkslim <job> --key=value ...}. Exit codes: 0 success, 2 user error
@@ -69,6 +70,9 @@ public final class Main {
         case "bench-forward":
           benchForward(rest);
           return EXIT_OK;
+        case "bench-block":
+          benchBlock(rest);
+          return EXIT_OK;
         case "bench-sparsellm":
           BenchSparseLlmJob.run(rest);
           return EXIT_OK;
@@ -92,7 +96,7 @@ public final class Main {
           System.out.println(SparseGptBenchmark.run(4096, 11008, 0.5, 128));
           return EXIT_OK;
         default:
-          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, lowrank, finetune, sweep, windows, random-model, bench-forward, bench-sparsegpt, bench-gptq, bench-lowrank, bench-sparsellm, bench-depth, bench-solve, bench-finetune\n" + usage());
+          throw new SparkslimException("Unknown job '" + job + "': expected one of eval, prune, quantize, depth-prune, lowrank, finetune, sweep, windows, random-model, bench-forward, bench-block, bench-sparsegpt, bench-gptq, bench-lowrank, bench-sparsellm, bench-depth, bench-solve, bench-finetune\n" + usage());
       }
     } catch (SparkslimException e) {
       System.err.println("sparkslim " + job + ": error: " + e.getMessage());
@@ -117,6 +121,17 @@ public final class Main {
       Blas.setThreads(threads);
       System.out.println(ForwardBenchmark.run(c.required(ConfigKey.MODEL_PATH), text, windows, c.integer(ConfigKey.EVAL_SEQLEN)));
     }
+    Blas.setThreads(cores);
+    System.out.println(ForwardBenchmark.runBackward(c.required(ConfigKey.MODEL_PATH), text, windows, c.integer(ConfigKey.EVAL_SEQLEN)));
+  }
+
+  /** Runs {@link ForwardBenchmark#runBlock} on one random block of {@code random.architecture}, BLAS on all cores. */
+  private static void benchBlock(List<String> args) {
+    Config c = ConfigLoader.fromArgs(args);
+    String shape = c.string(ConfigKey.RANDOM_ARCHITECTURE);
+    RandomModel.Preset preset = RandomModel.Preset.parse(shape.isEmpty() ? RandomModel.Preset.LLAMA_7B.id() : shape);
+    Blas.setThreads(Runtime.getRuntime().availableProcessors());
+    ForwardBenchmark.runBlock(preset, c.integer(ConfigKey.EVAL_SEQLEN), 3).forEach(System.out::println);
   }
 
   static String usage() {
@@ -171,8 +186,10 @@ public final class Main {
         "  random-model  write a HuggingFace model directory of random bf16 weights at a published shape (no Spark), for capacity planning",
         "         --random.architecture=llama-7b|llama-13b|llama-70b|opt-6.7b|tiny-llama --output.path=OUT",
         "         [--random.num-layers=0 (= the architecture's)] [--random.vocab-size=0] [--random.seed=0] [--random.std=0.02]",
-        "  bench-forward  benchmark (no Spark): forward-pass tokens/s and GFLOP/s next to sgemm GFLOP/s, same run",
-        "         --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
+        "  bench-forward  benchmark (no Spark): forward-pass (all cores, 1 thread) and training-pass tokens/s and GFLOP/s",
+        "         next to sgemm GFLOP/s, same run: --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
+        "  bench-block  benchmark (no Spark): one random block of a published shape, forward and training pass, GFLOP/s next to",
+        "         sgemm GFLOP/s: [--random.architecture=llama-7b] [--eval.seqlen=512]",
         "  bench-sparsegpt  benchmark (no Spark): one SparseGPT solve of a 4096x11008 linear next to its FLOP bound at sgemm peak",
         "  bench-gptq  benchmark (no Spark): one GPTQ W4 g128 solve of a 4096x11008 linear per act-order, next to its FLOP bound",
         "  bench-lowrank  benchmark (no Spark): one SVD-LLM solve of a 4096x11008 linear at ratio 0.8, next to its FLOP bound, and the peak heap",

@@ -1,22 +1,30 @@
 package sparkslim.core.bench;
 
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import org.bytedeco.javacpp.FloatPointer;
 import sparkslim.core.eval.EvalWindows;
 import sparkslim.core.linalg.Blas;
+import sparkslim.core.io.DType;
+import sparkslim.core.io.HalfFloats;
 import sparkslim.core.model.CausalLm;
+import sparkslim.core.model.DecoderBlock;
+import sparkslim.core.model.HalfTensor;
 import sparkslim.core.model.ModelDirectory;
+import sparkslim.core.model.ModelSpec;
+import sparkslim.core.model.RandomModel;
 import sparkslim.core.tokenize.TextFiles;
 import sparkslim.core.tokenize.TextTokenizer;
 
 /**
- * Benchmark (not a test): forward-pass throughput on evaluation windows, next to this machine's sgemm peak measured
- * in the same run. Prints tokens/s, achieved GFLOP/s (matrix products only), sgemm GFLOP/s and their ratio.
+ * Benchmark (not a test): forward-pass and training-pass throughput on evaluation windows, and of one block at a
+ * published shape, next to this machine's sgemm peak measured in the same run. Prints tokens/s, achieved GFLOP/s
+ * (matrix products only), sgemm GFLOP/s and their ratio.
  */
 public final class ForwardBenchmark {
   private static final int SGEMM_N = 2048;
@@ -35,37 +43,154 @@ public final class ForwardBenchmark {
       tokens = tok.encode(TextFiles.read(p, conf, "bench text"));
     }
     List<int[]> ws = EvalWindows.cut(tokens, seqlen, windows, textFile);
-    lm.windowNll(ws.get(0)); // warm-up: JIT, lazy weight upload
+    int perStack = CausalLm.windowsPerProduct(lm.spec(), seqlen);
+    lm.windowNlls(ws.subList(0, Math.min(perStack, ws.size()))); // warm-up: JIT, workspaces
     long t0 = System.nanoTime();
     double sum = 0;
-    for (int[] w : ws) {
-      sum += lm.windowNll(w);
+    for (int i = 0; i < ws.size(); i += perStack) { // stacked as the eval job stacks them
+      for (double nll : lm.windowNlls(ws.subList(i, Math.min(ws.size(), i + perStack)))) {
+        sum += nll;
+      }
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     double flops = (double) lm.flops(seqlen) * ws.size();
     double achieved = flops / seconds / 1e9;
     double peak = sgemmGflops();
     String result = String.format(Locale.ROOT,
-        "{\"model\": \"%s\", \"windows\": %d, \"seqlen\": %d, \"seconds\": %.3f, \"tokens_per_second\": %.1f, "
+        "{\"pass\": \"forward\", \"model\": \"%s\", \"windows\": %d, \"windows_per_product\": %d, \"seqlen\": %d, "
+            + "\"seconds\": %.3f, \"tokens_per_second\": %.1f, "
             + "\"forward_gflops\": %.2f, \"sgemm_gflops\": %.2f, \"ratio_to_sgemm_peak\": %.3f, \"mean_nll\": %.6f, \"blas_threads\": %d}",
-        modelDir, ws.size(), seqlen, seconds, ws.size() * (double) seqlen / seconds, achieved, peak, achieved / peak,
+        modelDir, ws.size(), perStack, seqlen, seconds, ws.size() * (double) seqlen / seconds, achieved, peak, achieved / peak,
         sum / ws.size(), Blas.threads());
     return result;
   }
 
-  /** Best of {@value #SGEMM_ROUNDS} 2048×2048 fp32 products through ND4J (the same BLAS the forward pass uses). */
-  public static double sgemmGflops() {
-    INDArray a = Nd4j.rand(DataType.FLOAT, SGEMM_N, SGEMM_N);
-    INDArray b = Nd4j.rand(DataType.FLOAT, SGEMM_N, SGEMM_N);
-    INDArray c = Nd4j.createUninitialized(DataType.FLOAT, new long[] {SGEMM_N, SGEMM_N}, 'c');
-    a.mmul(b, c);
-    double best = Double.MAX_VALUE;
-    for (int r = 0; r < SGEMM_ROUNDS; r++) {
-      long t = System.nanoTime();
-      a.mmul(b, c);
-      best = Math.min(best, (System.nanoTime() - t) / 1e9);
+  /**
+   * The training pass of full fine-tuning on {@code windows} windows, one at a time: forward with tapes, backward into a
+   * gradient for every parameter. FLOPs counted as 3 × the forward's products (the forward, the input gradients and
+   * the weight gradients).
+   */
+  public static String runBackward(String modelDir, String textFile, int windows, int seqlen) {
+    Configuration conf = new Configuration();
+    ModelDirectory dir = ModelDirectory.open(modelDir, conf);
+    CausalLm lm = dir.loadModel();
+    int[] tokens;
+    try (TextTokenizer tok = TextTokenizer.load(dir.fileSystem(), dir.tokenizerPath())) {
+      tokens = tok.encode(TextFiles.read(new Path(textFile), conf, "bench text"));
     }
-    return 2.0 * SGEMM_N * SGEMM_N * SGEMM_N / best / 1e9;
+    List<int[]> ws = EvalWindows.cut(tokens, seqlen, windows, textFile);
+    ModelSpec spec = lm.spec();
+    Map<String, float[]> gradients = new LinkedHashMap<>();
+    spec.globalTensorShapes().forEach((name, shape) -> gradients.put(name, new float[(int) numel(shape)]));
+    for (int i = 0; i < spec.numLayers(); i++) {
+      String prefix = spec.blockPrefix(i);
+      spec.blockTensorShapes().forEach((name, shape) -> gradients.put(prefix + name, new float[(int) numel(shape)]));
+    }
+    lm.backward(ws.get(0), gradients, false); // warm-up
+    long t0 = System.nanoTime();
+    double loss = 0;
+    for (int[] w : ws) {
+      loss += lm.backward(w, gradients, false);
+    }
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    double achieved = 3.0 * lm.flops(seqlen) * ws.size() / seconds / 1e9;
+    double peak = sgemmGflops();
+    return String.format(Locale.ROOT,
+        "{\"pass\": \"training\", \"model\": \"%s\", \"windows\": %d, \"seqlen\": %d, \"seconds\": %.3f, "
+            + "\"tokens_per_second\": %.1f, \"training_gflops\": %.2f, \"sgemm_gflops\": %.2f, \"ratio_to_sgemm_peak\": %.3f, "
+            + "\"mean_nll\": %.6f, \"blas_threads\": %d}",
+        modelDir, ws.size(), seqlen, seconds, ws.size() * (double) seqlen / seconds, achieved, peak, achieved / peak,
+        loss / ws.size() / (seqlen - 1), Blas.threads());
+  }
+
+  /**
+   * One decoder block of a published shape ({@code preset}, e.g. LLaMA-7B) with random bf16 weights (std 0.02, norms
+   * 1) held 16-bit as a loaded block is: {@code reps} forwards of {@link CausalLm#windowsPerProduct} stacked windows of
+   * {@code seqlen} random hidden states, then {@code reps} training passes of one window (forward with a tape, backward
+   * into a gradient for every tensor of the block). Prints one JSON line per pass against the sgemm peak.
+   */
+  public static List<String> runBlock(RandomModel.Preset preset, int seqlen, int reps) {
+    ModelSpec spec = RandomModel.spec(RandomModel.Options.of(preset));
+    SplittableRandom random = new SplittableRandom(0);
+    Map<String, HalfTensor> halves = new LinkedHashMap<>();
+    spec.blockTensorShapes().forEach((name, shape) -> {
+      short[] bits = new short[(int) numel(shape)];
+      boolean norm = shape.length == 1;
+      for (int i = 0; i < bits.length; i++) {
+        bits[i] = HalfFloats.floatToBf16(norm ? 1f : (float) (0.02 * random.nextGaussian()));
+      }
+      halves.put(name, new HalfTensor(shape, DType.BF16, bits));
+    });
+    DecoderBlock block = DecoderBlock.of(spec, Map.of(), halves);
+    int stack = CausalLm.windowsPerProduct(spec, seqlen);
+    float[] hidden = new float[stack * seqlen * spec.hiddenSize()]; // (stack·seqlen, hiddenSize)
+    for (int i = 0; i < hidden.length; i++) {
+      hidden[i] = (float) random.nextGaussian();
+    }
+    block.forward(hidden, seqlen); // warm-up
+    long t0 = System.nanoTime();
+    for (int r = 0; r < reps; r++) {
+      block.forward(hidden, seqlen);
+    }
+    double forwardSeconds = (System.nanoTime() - t0) / 1e9 / reps;
+    double forwardFlops = (double) block.flops(seqlen) * stack;
+    float[] one = java.util.Arrays.copyOf(hidden, seqlen * spec.hiddenSize()); // (seqlen, hiddenSize)
+    Map<String, float[]> gradients = new LinkedHashMap<>();
+    spec.blockTensorShapes().forEach((name, shape) -> gradients.put(name, new float[(int) numel(shape)]));
+    float[] dOut = java.util.Arrays.copyOf(hidden, one.length);
+    DecoderBlock.Tape warm = new DecoderBlock.Tape();
+    block.forward(one, seqlen, null, warm);
+    block.backward(warm, dOut, seqlen, gradients);
+    t0 = System.nanoTime();
+    for (int r = 0; r < reps; r++) {
+      DecoderBlock.Tape tape = new DecoderBlock.Tape();
+      block.forward(one, seqlen, null, tape);
+      block.backward(tape, dOut, seqlen, gradients);
+    }
+    double trainingSeconds = (System.nanoTime() - t0) / 1e9 / reps;
+    double trainingFlops = 3.0 * block.flops(seqlen);
+    double peak = sgemmGflops();
+    String common = String.format(Locale.ROOT, "\"shape\": \"%s\", \"seqlen\": %d, \"reps\": %d, \"sgemm_gflops\": %.2f, \"blas_threads\": %d",
+        preset.id(), seqlen, reps, peak, Blas.threads());
+    return List.of(
+        String.format(Locale.ROOT, "{\"pass\": \"block-forward\", %s, \"windows_per_product\": %d, \"seconds\": %.3f, \"gflops\": %.2f, "
+            + "\"ratio_to_sgemm_peak\": %.3f}", common, stack, forwardSeconds, forwardFlops / forwardSeconds / 1e9,
+            forwardFlops / forwardSeconds / 1e9 / peak),
+        String.format(Locale.ROOT, "{\"pass\": \"block-training\", %s, \"windows_per_product\": 1, \"seconds\": %.3f, \"gflops\": %.2f, "
+            + "\"ratio_to_sgemm_peak\": %.3f}", common, trainingSeconds, trainingFlops / trainingSeconds / 1e9,
+            trainingFlops / trainingSeconds / 1e9 / peak));
+  }
+
+  private static long numel(long[] shape) {
+    long n = 1;
+    for (long d : shape) {
+      n *= d;
+    }
+    return n;
+  }
+
+  /**
+   * Best of {@value #SGEMM_ROUNDS} 2048×2048 fp32 products through {@code cblas_sgemm} on native buffers: the call
+   * and BLAS the forward pass uses, on as many threads as {@link Blas#threads}. (Through ND4J's {@code mmul} the same
+   * product measured 0.65–0.75× of this on 2 threads, which made ratios against it exceed 1.)
+   */
+  public static double sgemmGflops() {
+    int n = SGEMM_N;
+    java.util.SplittableRandom random = new java.util.SplittableRandom(1);
+    float[] values = new float[n * n];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) random.nextDouble();
+    }
+    try (FloatPointer a = new FloatPointer(values); FloatPointer b = new FloatPointer(values); FloatPointer c = new FloatPointer((long) n * n)) {
+      Blas.gemm(false, n, n, n, a, 0, n, b, 0, n, c, 0, n);
+      double best = Double.MAX_VALUE;
+      for (int r = 0; r < SGEMM_ROUNDS; r++) {
+        long t = System.nanoTime();
+        Blas.gemm(false, n, n, n, a, 0, n, b, 0, n, c, 0, n);
+        best = Math.min(best, (System.nanoTime() - t) / 1e9);
+      }
+      return 2.0 * n * n * n / best / 1e9;
+    }
   }
 
   public static void main(String[] args) {

@@ -27,6 +27,100 @@ public final class Blas {
     return Nd4j.factory().blas().getMaxThreads();
   }
 
+  /**
+   * Per-thread off-heap operands for {@link #linear}. A {@code float[]} handed to the bytedeco binding is copied into
+   * native memory before the call and back after it, every operand, even the ones the product only reads (HotSpot's
+   * {@code Get/ReleaseFloatArrayElements}); measured on one core at the examples' shapes, that took 8–33% of each
+   * product's time (docs/profile.md). Here the weight is written once into native memory (widened there when held
+   * 16-bit), the input copied in once and the output copied out once. The buffers grow to the largest product a
+   * thread has run and are kept for the thread's life: at LLaMA-7B shapes 180 MB for {@code down_proj}'s weight plus
+   * rows × 11008 floats for the input and output.
+   */
+  public static final class Workspace {
+    /** Slots of {@link #buffer}: 0–2 the operands of {@link #linear}; the others free for a kernel's own use. */
+    public static final int ATTENTION_Q = 3;
+    public static final int ATTENTION_K = 4;
+    public static final int ATTENTION_V = 5;
+    public static final int ATTENTION_SCORES = 6;
+    public static final int ATTENTION_OUT = 7;
+    private final FloatPointer[] buffers = new FloatPointer[8];
+
+    /** Native buffer {@code i} ({@code 0 ≤ i < 8}) of at least {@code floats} floats, at position 0; its values are left as they were. */
+    public FloatPointer buffer(int i, long floats) {
+      FloatPointer p = buffers[i];
+      if (p == null || p.capacity() < floats) {
+        if (p != null) {
+          p.close();
+        }
+        p = new FloatPointer(Math.max(floats, 1));
+        buffers[i] = p;
+      }
+      return p.position(0);
+    }
+
+    /** The weight operand, at least {@code floats} long; write it from position 0 before {@link #linear}. */
+    public FloatPointer weight(long floats) {
+      return buffer(1, floats);
+    }
+  }
+
+  private static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
+
+  /** This thread's workspace. */
+  public static Workspace workspace() {
+    return WORKSPACE.get();
+  }
+
+  /**
+   * y = x·Wᵀ with x (m, k) and W (n, k) already written into {@code ws.weight}; returns y (m, n). The same sgemm call,
+   * operands and result as {@link #matmulTransposed}, without the binding's copies of W.
+   */
+  public static float[] linear(Workspace ws, float[] x, int m, int k, int n) {
+    FloatPointer a = ws.buffer(0, (long) m * k);
+    FloatPointer c = ws.buffer(2, (long) m * n);
+    a.position(0).put(x, 0, m * k);
+    openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1f, a, k, ws.buffers[1].position(0), k, 0f, c.position(0), n);
+    float[] y = new float[m * n];
+    c.get(y, 0, m * n);
+    return y;
+  }
+
+  /**
+   * C = A·op(B) on row-major sub-matrices of native buffers, op(B) = Bᵀ when {@code transB}: A (m, k) starts at element
+   * {@code aOff} of {@code a} with row stride {@code lda}; B (n, k) or (k, n) at {@code bOff} with stride {@code ldb};
+   * C (m, n) at {@code cOff} with stride {@code ldc}. Strides pick heads out of a (rows, heads·headDim) matrix without
+   * copying; the product's arithmetic is the same as on a packed copy.
+   */
+  public static void gemm(boolean transB, int m, int n, int k, FloatPointer a, long aOff, int lda, FloatPointer b, long bOff, int ldb,
+                          FloatPointer c, long cOff, int ldc) {
+    try {
+      openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1f, a.position(aOff), lda,
+          b.position(bOff), ldb, 0f, c.position(cOff), ldc);
+    } finally {
+      a.position(0);
+      b.position(0);
+      c.position(0);
+    }
+  }
+
+  /**
+   * dx += dy·W with dy (m, n), W (n, k) already written into {@code ws.weight} and dx (m, k): the input gradient of
+   * {@link #linear}; the same sgemm call as {@link #addProduct}, without the binding's copies of W.
+   */
+  public static void addLinearInputGradient(Workspace ws, float[] dx, float[] dy, int m, int n, int k) {
+    FloatPointer a = ws.buffer(0, (long) m * n);
+    FloatPointer c = ws.buffer(2, (long) m * k);
+    a.put(dy, 0, m * n);
+    c.put(dx, 0, m * k);
+    openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1f, a, n, ws.buffers[1].position(0), k, 1f, c, k);
+    c.get(dx, 0, m * k);
+  }
+
+  /** Writes {@code values} into {@code dst} from element 0. */
+  public static void put(FloatPointer dst, float[] values) {
+    dst.position(0).put(values, 0, values.length);
+  }
+
   /** C = A·Bᵀ with A (m, k), B (n, k); returns C (m, n). The layout of {@code y = x·Wᵀ} for a HF Linear weight W (out, in). */
   public static float[] matmulTransposed(float[] a, int m, int k, float[] b, int n) {
     float[] c = new float[m * n];

@@ -176,6 +176,48 @@ public final class CausalLm implements Serializable {
     return nllFromLastHidden(h, tokens);
   }
 
+  /** Activation floats a stacked product may reach in {@link #windowNlls} (2^24: 64 MB). */
+  static final long STACK_BUDGET_FLOATS = 1L << 24;
+  /** At most this many windows are stacked into one product in {@link #windowNlls}. */
+  static final int MAX_STACKED_WINDOWS = 8;
+
+  /**
+   * Windows of {@code seqLen} tokens that {@link #windowNlls} stacks into one product: up to
+   * {@value #MAX_STACKED_WINDOWS}, while the widest activation (rows × max(hidden, intermediate)) stays within
+   * {@value #STACK_BUDGET_FLOATS} floats: 8 for the examples, 2 at LLaMA-7B shapes with 512-token windows. A function
+   * of the model's shape only, so a caller that groups windows by it groups them the same way on any cluster.
+   */
+  public static int windowsPerProduct(ModelSpec spec, int seqLen) {
+    long widest = (long) seqLen * Math.max(spec.hiddenSize(), spec.intermediateSize());
+    return (int) Math.max(1, Math.min(MAX_STACKED_WINDOWS, STACK_BUDGET_FLOATS / Math.max(1, widest)));
+  }
+
+  /**
+   * The NLLs of several windows of the same length, their blocks run stacked (one product per linear over all their
+   * rows, {@link DecoderBlock#stackedRows}); the head and loss a window at a time. Each window attends only to
+   * itself, so each NLL is that of {@link #windowNll} up to the products' summation order.
+   */
+  public double[] windowNlls(List<int[]> windows) {
+    int n = windows.get(0).length;
+    int d = spec.hiddenSize();
+    float[] h = new float[windows.size() * n * d]; // (windows·n, hiddenSize)
+    for (int w = 0; w < windows.size(); w++) {
+      if (windows.get(w).length != n) {
+        throw new IllegalArgumentException("Stacked windows must have the same length: window " + w + " has " + windows.get(w).length
+            + " tokens, window 0 has " + n);
+      }
+      System.arraycopy(embed(windows.get(w)), 0, h, w * n * d, n * d);
+    }
+    for (int i = 0; i < blocks.size(); i++) {
+      h = block(i, h, n);
+    }
+    double[] nlls = new double[windows.size()];
+    for (int w = 0; w < windows.size(); w++) {
+      nlls[w] = nllFromLastHidden(java.util.Arrays.copyOfRange(h, w * n * d, (w + 1) * n * d), windows.get(w));
+    }
+    return nlls;
+  }
+
   /**
    * Window NLL from the output of the last block (seqLen, hiddenSize): final norm (+ OPT project_out), head, then
    * {@link #meanNextTokenNll}. {@link #windowNll} ends with exactly this call; it needs only the globals.
@@ -185,27 +227,21 @@ public final class CausalLm implements Serializable {
     return meanNextTokenNll(logits(finalHidden(lastBlockOutput, seqLen), seqLen), tokens, spec.vocabSize());
   }
 
-  /** Mean over positions 0..n−2 of −log softmax(logits[p])[tokens[p+1]], with log-sum-exp in fp64. */
+  /**
+   * Mean over positions 0..n−2 of −log softmax(logits[p])[tokens[p+1]]: per row, the maximum, one fp32
+   * {@link Ops#exp} per logit in 8 lanes summed in fp64, and the log in fp64. The rows of {@code logits} are
+   * overwritten with e^(z − max).
+   */
   public static double meanNextTokenNll(float[] logits, int[] tokens, int vocab) {
     double total = 0;
     int n = tokens.length;
     for (int p = 0; p < n - 1; p++) {
-      total += logSumExp(logits, p * vocab, vocab) - logits[p * vocab + tokens[p + 1]];
+      int base = p * vocab;
+      float max = Ops.max(logits, base, vocab);
+      double shiftedTarget = logits[base + tokens[p + 1]] - max;
+      total += Math.log(Ops.expShiftedInPlace(logits, base, vocab, max)) - shiftedTarget;
     }
     return total / (n - 1);
-  }
-
-  /** log Σ_j exp(logits[base + j]) over one row of {@code vocab}, shifted by the row's maximum, summed in fp64. */
-  private static double logSumExp(float[] logits, int base, int vocab) {
-    float max = Float.NEGATIVE_INFINITY;
-    for (int j = 0; j < vocab; j++) {
-      max = Math.max(max, logits[base + j]);
-    }
-    double sum = 0;
-    for (int j = 0; j < vocab; j++) {
-      sum += Math.exp(logits[base + j] - max);
-    }
-    return max + Math.log(sum);
   }
 
   /**

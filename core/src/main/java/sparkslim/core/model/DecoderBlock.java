@@ -153,7 +153,24 @@ public abstract class DecoderBlock implements Serializable {
   /** The input group a linear reads ("attn_in", "attn_out", "mlp_in", "mlp_act"); linears of a group share statistics. */
   public abstract String inputGroup(String linear);
 
-  /** hidden: (seqLen, hiddenSize) row-major; returns the block output of the same shape. */
+  /**
+   * The rows of {@code hidden} (windows·seqLen, hiddenSize): one window, or several stacked for an inference forward,
+   * whose linears then run as one product over all their rows (each window attends only to itself, at positions
+   * 0 … seqLen − 1). A forward with a tape takes one window.
+   */
+  protected final int stackedRows(float[] hidden, int seqLen, Tape tape) {
+    int d = spec.hiddenSize();
+    if (seqLen <= 0 || hidden.length % ((long) seqLen * d) != 0) {
+      throw new IllegalArgumentException("Hidden states of " + hidden.length + " values are not whole windows of " + seqLen + " × " + d);
+    }
+    int rows = hidden.length / d;
+    if (tape != null && rows != seqLen) {
+      throw new IllegalArgumentException("A forward with a tape takes one window of " + seqLen + " rows, found " + rows);
+    }
+    return rows;
+  }
+
+  /** hidden: (seqLen, hiddenSize) row-major, or several windows stacked ({@link #stackedRows}); returns the block output of the same shape. */
   public float[] forward(float[] hidden, int seqLen) {
     return forward(hidden, seqLen, null);
   }

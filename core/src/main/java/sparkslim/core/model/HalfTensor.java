@@ -67,6 +67,17 @@ public record HalfTensor(long[] shape, DType dtype, short[] bits) implements Ser
   }
 
   /** As an fp32 {@link Tensor} (a new array). */
+  /** Widens every value into native memory from element 0 of {@code dst} (exact), a chunk at a time through the heap. */
+  public void widenInto(org.bytedeco.javacpp.FloatPointer dst) {
+    float[] chunk = new float[Math.min(bits.length, 1 << 16)];
+    for (int from = 0; from < bits.length; from += chunk.length) {
+      int n = Math.min(chunk.length, bits.length - from);
+      widen(from, chunk, 0, n);
+      dst.position(from).put(chunk, 0, n);
+    }
+    dst.position(0);
+  }
+
   public Tensor toTensor() {
     return new Tensor(shape, widen());
   }

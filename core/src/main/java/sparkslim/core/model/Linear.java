@@ -76,8 +76,10 @@ public final class Linear implements Serializable {
   /** x: (rows, inFeatures) row-major; returns (rows, outFeatures) row-major. */
   public float[] apply(float[] x, int rows) {
     int out = outFeatures();
-    float[] w = weight != null ? weight.data() : half != null ? half.widen() : codes.weights(); // (outFeatures, inFeatures)
-    float[] result = Blas.matmulTransposed(x, rows, inFeatures(), w, out);
+    int in = inFeatures();
+    Blas.Workspace ws = Blas.workspace();
+    writeWeight(ws);
+    float[] result = Blas.linear(ws, x, rows, in, out);
     if (bias != null) {
       for (int r = 0; r < rows; r++) {
         int base = r * out;
@@ -98,8 +100,9 @@ public final class Linear implements Serializable {
     int in = inFeatures();
     int out = outFeatures();
     if (dx != null) {
-      float[] w = weight != null ? weight.data() : half != null ? half.widen() : codes.weights(); // (outFeatures, inFeatures)
-      Blas.addProduct(dx, 1f, dy, rows, out, w, in);
+      Blas.Workspace ws = Blas.workspace();
+      writeWeight(ws);
+      Blas.addLinearInputGradient(ws, dx, dy, rows, out, in);
     }
     if (dW != null) {
       Blas.addTransposedProduct(dW, 1f, dy, rows, out, x, in);
@@ -110,6 +113,16 @@ public final class Linear implements Serializable {
           db[c] += dy[r * out + c];
         }
       }
+    }
+  }
+
+  /** Writes W (outFeatures, inFeatures) into {@code ws}'s weight operand, widened or dequantized there when held so. */
+  private void writeWeight(Blas.Workspace ws) {
+    org.bytedeco.javacpp.FloatPointer w = ws.weight((long) outFeatures() * inFeatures());
+    if (half != null) {
+      half.widenInto(w);
+    } else {
+      Blas.put(w, weight != null ? weight.data() : codes.weights());
     }
   }
 

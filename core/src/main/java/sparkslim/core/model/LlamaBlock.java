@@ -62,13 +62,14 @@ public final class LlamaBlock extends DecoderBlock {
   @Override
   public float[] forward(float[] hidden, int seqLen, InputObserver observer, Tape tape) {
     int d = spec.hiddenSize();
+    int rows = stackedRows(hidden, seqLen, tape); // windows·seqLen
     keep(tape, "hidden", hidden);
-    float[] x = Ops.rmsNorm(hidden, seqLen, d, tensor("input_layernorm.weight").data(), spec.normEps());
-    observe(observer, "attn_in", x, seqLen);
+    float[] x = Ops.rmsNorm(hidden, rows, d, tensor("input_layernorm.weight").data(), spec.normEps());
+    observe(observer, "attn_in", x, rows);
     keep(tape, "x", x);
-    float[] qs = apply(q, "self_attn.q_proj", x, seqLen, tape); // (seqLen, numHeads·headDim)
-    float[] ks = apply(k, "self_attn.k_proj", x, seqLen, tape); // (seqLen, numKvHeads·headDim)
-    float[] vs = apply(v, "self_attn.v_proj", x, seqLen, tape);
+    float[] qs = apply(q, "self_attn.q_proj", x, rows, tape); // (rows, numHeads·headDim)
+    float[] ks = apply(k, "self_attn.k_proj", x, rows, tape); // (rows, numKvHeads·headDim)
+    float[] vs = apply(v, "self_attn.v_proj", x, rows, tape);
     float[][] tables = rope(seqLen);
     Ops.applyRope(qs, seqLen, spec.numHeads(), spec.headDim(), tables);
     Ops.applyRope(ks, seqLen, spec.numKvHeads(), spec.headDim(), tables);
@@ -77,24 +78,24 @@ public final class LlamaBlock extends DecoderBlock {
     keep(tape, "v", vs);
     float scale = (float) Math.pow(spec.headDim(), -0.5);
     float[] attn = Ops.causalAttention(qs, ks, vs, seqLen, spec.numHeads(), spec.numKvHeads(), spec.headDim(), scale);
-    observe(observer, "attn_out", attn, seqLen);
+    observe(observer, "attn_out", attn, rows);
     keep(tape, "attn", attn);
-    float[] h = apply(o, "self_attn.o_proj", attn, seqLen, tape);
+    float[] h = apply(o, "self_attn.o_proj", attn, rows, tape);
     Ops.addInPlace(h, hidden);
     keep(tape, "h", h);
-    float[] y = Ops.rmsNorm(h, seqLen, d, tensor("post_attention_layernorm.weight").data(), spec.normEps());
-    observe(observer, "mlp_in", y, seqLen);
+    float[] y = Ops.rmsNorm(h, rows, d, tensor("post_attention_layernorm.weight").data(), spec.normEps());
+    observe(observer, "mlp_in", y, rows);
     keep(tape, "y", y);
-    float[] g = apply(gate, "mlp.gate_proj", y, seqLen, tape); // (seqLen, intermediateSize)
-    float[] u = apply(up, "mlp.up_proj", y, seqLen, tape);
+    float[] g = apply(gate, "mlp.gate_proj", y, rows, tape); // (rows, intermediateSize)
+    float[] u = apply(up, "mlp.up_proj", y, rows, tape);
     if (tape != null) {
       tape.put("gate", g.clone()); // the product overwrites g
       tape.put("up", u);
     }
     Ops.siluMulInPlace(g, u);
-    observe(observer, "mlp_act", g, seqLen);
+    observe(observer, "mlp_act", g, rows);
     keep(tape, "act", g);
-    float[] out = apply(down, "mlp.down_proj", g, seqLen, tape);
+    float[] out = apply(down, "mlp.down_proj", g, rows, tape);
     Ops.addInPlace(out, h);
     return out;
   }

@@ -5,6 +5,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.bytedeco.javacpp.FloatPointer;
 import sparkslim.core.linalg.Blas;
 
 /**
@@ -229,7 +230,10 @@ public final class Ops {
     return new float[][] {cos, sin};
   }
 
-  /** Applies RoPE in place: x ← x·cos + rotate_half(x)·sin, for x of shape (seqLen, numHeads·headDim). */
+  /**
+   * Applies RoPE in place: x ← x·cos + rotate_half(x)·sin, for x of shape (windows·seqLen, numHeads·headDim): one or
+   * more windows stacked, each at positions 0 … seqLen − 1.
+   */
   public static void applyRope(float[] x, int seqLen, int numHeads, int headDim, float[][] tables) {
     rotate(x, seqLen, numHeads, headDim, tables, 1f);
   }
@@ -243,10 +247,11 @@ public final class Ops {
     float[] sin = tables[1];
     int half = headDim / 2;
     int width = numHeads * headDim;
-    for (int p = 0; p < seqLen; p++) {
+    int rows = x.length / width;
+    for (int p = 0; p < rows; p++) {
       for (int h = 0; h < numHeads; h++) {
         int base = p * width + h * headDim;
-        int t = p * headDim;
+        int t = (p % seqLen) * headDim;
         for (int i = 0; i < half; i++) {
           float x1 = x[base + i];
           float x2 = x[base + i + half];
@@ -257,12 +262,47 @@ public final class Ops {
     }
   }
 
+  private static volatile boolean warm;
+
+  /**
+   * Runs the forward's vector kernels (softmax, exp-sum, SwiGLU, RMSNorm, maximum) on small arrays until the JIT has
+   * compiled them, once per JVM. Before that, the Vector API runs each lane operation as an object in the interpreter,
+   * hundreds of times slower; an evaluation of 64 windows spent about a tenth of its samples there. Called at the
+   * start of a task; the values computed are discarded.
+   */
+  public static void warmUp() {
+    if (warm) {
+      return;
+    }
+    synchronized (Ops.class) {
+      if (warm) {
+        return;
+      }
+      float[] x = new float[64];
+      float[] w = new float[64];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (i % 7) * 0.25f - 0.5f;
+        w[i] = 1f;
+      }
+      float sink = 0;
+      for (int r = 0; r < 12_000; r++) {
+        float[] s = x.clone();
+        softmaxRow(s, 0, 60, 64, 0.125f);
+        float[] g = x.clone();
+        siluMulInPlace(g, w);
+        sink += s[1] + g[2] + rmsNorm(x, 1, 64, w, 1e-5)[3] + max(x, 0, 64) + (float) expShiftedInPlace(g, 0, 64, 1f);
+      }
+      warm = sink != Float.MIN_VALUE; // always true; keeps the loop's results live
+    }
+  }
+
   /** Query rows per score block of {@link #causalAttention}. */
   static final int ATTENTION_ROW_BLOCK = 128;
 
   /**
    * Causal multi-head attention with grouped KV heads. q: (seqLen, numHeads·headDim); k, v: (seqLen, numKvHeads·headDim).
-   * softmax(q·kᵀ·scale + causal mask)·v per head; returns (seqLen, numHeads·headDim). Queries go in blocks of
+   * softmax(q·kᵀ·scale + causal mask)·v per head; returns (seqLen, numHeads·headDim). Several windows stacked
+   * (windows·seqLen rows) attend each within itself. Queries go in blocks of
    * {@link #ATTENTION_ROW_BLOCK} rows, each against the keys it can see (the first i1 of them), so the products above
    * the diagonal's blocks are never computed (5/8 of the full products at 512 tokens).
    */
@@ -270,30 +310,41 @@ public final class Ops {
     int qWidth = numHeads * headDim;
     int kvWidth = numKvHeads * headDim;
     int group = numHeads / numKvHeads;
-    float[] out = new float[seqLen * qWidth];
-    float[][] ks = new float[numKvHeads][];
-    float[][] vs = new float[numKvHeads][];
-    for (int g = 0; g < numKvHeads; g++) {
-      ks[g] = slice(k, seqLen, kvWidth, g * headDim, headDim); // (seqLen, headDim)
-      vs[g] = slice(v, seqLen, kvWidth, g * headDim, headDim);
-    }
-    for (int h = 0; h < numHeads; h++) {
-      int g = h / group;
-      float[] qh = slice(q, seqLen, qWidth, h * headDim, headDim); // (seqLen, headDim)
-      for (int i0 = 0; i0 < seqLen; i0 += ATTENTION_ROW_BLOCK) {
-        int i1 = Math.min(seqLen, i0 + ATTENTION_ROW_BLOCK);
-        int rows = i1 - i0;
-        float[] qb = i0 == 0 && i1 == seqLen ? qh : Arrays.copyOfRange(qh, i0 * headDim, i1 * headDim); // (rows, headDim)
-        float[] s = Blas.matmulTransposed(qb, rows, headDim, ks[g], i1); // (rows, i1): keys 0 … i1 − 1
-        for (int i = 0; i < rows; i++) {
-          softmaxRow(s, i * i1, i0 + i + 1, i1, scale);
-        }
-        float[] o = Blas.matmul(s, rows, i1, vs[g], headDim); // (rows, headDim): values 0 … i1 − 1
-        for (int p = 0; p < rows; p++) {
-          System.arraycopy(o, p * headDim, out, (i0 + p) * qWidth + h * headDim, headDim);
+    int windows = q.length / (seqLen * qWidth);
+    Blas.Workspace ws = Blas.workspace();
+    FloatPointer qn = ws.buffer(Blas.Workspace.ATTENTION_Q, q.length); // (windows·seqLen, numHeads·headDim)
+    FloatPointer kn = ws.buffer(Blas.Workspace.ATTENTION_K, k.length); // (windows·seqLen, numKvHeads·headDim)
+    FloatPointer vn = ws.buffer(Blas.Workspace.ATTENTION_V, v.length);
+    FloatPointer sn = ws.buffer(Blas.Workspace.ATTENTION_SCORES, (long) Math.min(seqLen, ATTENTION_ROW_BLOCK) * seqLen);
+    FloatPointer on = ws.buffer(Blas.Workspace.ATTENTION_OUT, q.length);
+    Blas.put(qn, q);
+    Blas.put(kn, k);
+    Blas.put(vn, v);
+    float[] s = new float[Math.min(seqLen, ATTENTION_ROW_BLOCK) * seqLen]; // (rows, i1) scores of one row block
+    for (int w = 0; w < windows; w++) {
+      long qBase = (long) w * seqLen * qWidth;
+      long kvBase = (long) w * seqLen * kvWidth;
+      for (int h = 0; h < numHeads; h++) {
+        int g = h / group;
+        for (int i0 = 0; i0 < seqLen; i0 += ATTENTION_ROW_BLOCK) {
+          int i1 = Math.min(seqLen, i0 + ATTENTION_ROW_BLOCK);
+          int rows = i1 - i0;
+          // (rows, i1) = q[i0:i1, head h] · k[0:i1, kv head g]ᵀ: keys 0 … i1 − 1
+          Blas.gemm(true, rows, i1, headDim, qn, qBase + (long) i0 * qWidth + h * headDim, qWidth, kn, kvBase + g * headDim, kvWidth,
+              sn, 0, i1);
+          sn.get(s, 0, rows * i1);
+          for (int i = 0; i < rows; i++) {
+            softmaxRow(s, i * i1, i0 + i + 1, i1, scale);
+          }
+          sn.put(s, 0, rows * i1);
+          // out[i0:i1, head h] (rows, headDim) = scores · v[0:i1, kv head g]
+          Blas.gemm(false, rows, headDim, i1, sn, 0, i1, vn, kvBase + g * headDim, kvWidth, on, qBase + (long) i0 * qWidth + h * headDim,
+              qWidth);
         }
       }
     }
+    float[] out = new float[q.length];
+    on.get(out, 0, out.length);
     return out;
   }
 

@@ -54,39 +54,40 @@ public final class OptBlock extends DecoderBlock {
   @Override
   public float[] forward(float[] hidden, int seqLen, InputObserver observer, Tape tape) {
     boolean before = spec.layerNormBefore();
+    int rows = stackedRows(hidden, seqLen, tape); // windows·seqLen
     keep(tape, "hidden", hidden);
-    float[] x = before ? norm("self_attn_layer_norm", hidden, seqLen) : hidden;
-    observe(observer, "attn_in", x, seqLen);
+    float[] x = before ? norm("self_attn_layer_norm", hidden, rows) : hidden;
+    observe(observer, "attn_in", x, rows);
     keep(tape, "x", x);
-    float[] qs = apply(q, "self_attn.q_proj", x, seqLen, tape);
-    float[] ks = apply(k, "self_attn.k_proj", x, seqLen, tape);
-    float[] vs = apply(v, "self_attn.v_proj", x, seqLen, tape);
+    float[] qs = apply(q, "self_attn.q_proj", x, rows, tape);
+    float[] ks = apply(k, "self_attn.k_proj", x, rows, tape);
+    float[] vs = apply(v, "self_attn.v_proj", x, rows, tape);
     keep(tape, "q", qs);
     keep(tape, "k", ks);
     keep(tape, "v", vs);
     float scale = (float) Math.pow(spec.headDim(), -0.5);
     float[] attn = Ops.causalAttention(qs, ks, vs, seqLen, spec.numHeads(), spec.numKvHeads(), spec.headDim(), scale);
-    observe(observer, "attn_out", attn, seqLen);
+    observe(observer, "attn_out", attn, rows);
     keep(tape, "attn", attn);
-    float[] h = apply(out, "self_attn.out_proj", attn, seqLen, tape);
+    float[] h = apply(out, "self_attn.out_proj", attn, rows, tape);
     Ops.addInPlace(h, hidden);
     if (!before) {
       keep(tape, "attnSum", h); // the post-LN input
-      h = norm("self_attn_layer_norm", h, seqLen);
+      h = norm("self_attn_layer_norm", h, rows);
     }
     keep(tape, "h", h);
-    float[] y = before ? norm("final_layer_norm", h, seqLen) : h;
-    observe(observer, "mlp_in", y, seqLen);
+    float[] y = before ? norm("final_layer_norm", h, rows) : h;
+    observe(observer, "mlp_in", y, rows);
     keep(tape, "y", y);
-    float[] f = apply(fc1, "fc1", y, seqLen, tape); // (seqLen, ffnDim)
+    float[] f = apply(fc1, "fc1", y, rows, tape); // (rows, ffnDim)
     Ops.reluInPlace(f);
-    observe(observer, "mlp_act", f, seqLen);
+    observe(observer, "mlp_act", f, rows);
     keep(tape, "act", f);
-    float[] result = apply(fc2, "fc2", f, seqLen, tape);
+    float[] result = apply(fc2, "fc2", f, rows, tape);
     Ops.addInPlace(result, h);
     if (!before) {
       keep(tape, "mlpSum", result);
-      result = norm("final_layer_norm", result, seqLen);
+      result = norm("final_layer_norm", result, rows);
     }
     return result;
   }

@@ -30,55 +30,119 @@ public final class PerplexityEvaluator {
   /** One evaluated window, with where it ran. */
   public record WindowResult(int text, int window, double nll, String executorId, long pid) implements Serializable {}
 
-  /** Results sorted by (text, window). */
+  /**
+   * Results sorted by (text, window). Consecutive windows of the same length go in stacks of {@link #stackSize}
+   * (formed here, on the driver, before partitioning: a stack is the same on any
+   * cluster), and each task runs its stacks through {@link CausalLm#windowNlls}.
+   */
   public static List<WindowResult> evaluate(JavaSparkContext jsc, CausalLm lm, EvalTexts texts, int partitions) {
-    Broadcast<CausalLm> model = jsc.broadcast(lm);
+    List<List<EvalTexts.Window>> stacks = stacks(texts, stackSize(lm.spec(), texts));
+    // local mode: the tasks run in the driver's JVM and read its model (no broadcast: serializing and reading back
+    // the model was a tenth of a 64-window evaluation); a cluster broadcasts it
+    String key = java.util.UUID.randomUUID().toString();
+    Broadcast<CausalLm> model = jsc.isLocal() ? null : jsc.broadcast(lm);
+    if (model == null) {
+      LOCAL_MODELS.put(key, lm);
+    }
     try {
-      List<WindowResult> results = new ArrayList<>(jsc.parallelize(texts.windows(), Math.max(1, Math.min(partitions, texts.windows().size())))
-          .map(w -> {
+      List<WindowResult> results = new ArrayList<>(jsc.parallelize(stacks, Math.max(1, Math.min(partitions, stacks.size())))
+          .flatMap(stack -> {
             TaskThreads.configureOnce();
-            double nll = model.value().windowNll(w.tokens());
-            return new WindowResult(w.text(), w.window(), nll, SparkEnv.get().executorId(), ProcessHandle.current().pid());
+            CausalLm m = model == null ? LOCAL_MODELS.get(key) : model.value();
+            double[] nlls = m.windowNlls(stack.stream().map(EvalTexts.Window::tokens).toList());
+            List<WindowResult> out = new ArrayList<>();
+            for (int i = 0; i < nlls.length; i++) {
+              EvalTexts.Window w = stack.get(i);
+              out.add(new WindowResult(w.text(), w.window(), nlls[i], SparkEnv.get().executorId(), ProcessHandle.current().pid()));
+            }
+            return out.iterator();
           }).collect());
       results.sort(Comparator.comparingInt(WindowResult::text).thenComparingInt(WindowResult::window));
       return results;
     } finally {
-      model.destroy();
+      if (model != null) {
+        model.destroy();
+      }
+      LOCAL_MODELS.remove(key);
     }
   }
 
-  /** One window's hidden states between two blocks of a streamed evaluation. */
-  public record HiddenWindow(int text, int window, int[] tokens, float[] hidden) implements Serializable {}
+  private static final Map<String, CausalLm> LOCAL_MODELS = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** Stacks an evaluation makes at least, when it has that many windows: small evaluations still spread over executors. */
+  static final int MIN_STACKS = 8;
+
+  /**
+   * Windows per stack of an evaluation: {@link CausalLm#windowsPerProduct}, but no more than needed to make
+   * {@value #MIN_STACKS} stacks. A function of the model's shape and the windows only, never of the cluster, so the
+   * NLLs are the same on any cluster.
+   */
+  public static int stackSize(sparkslim.core.model.ModelSpec spec, EvalTexts texts) {
+    int bySpread = (texts.windows().size() + MIN_STACKS - 1) / MIN_STACKS;
+    return Math.max(1, Math.min(CausalLm.windowsPerProduct(spec, texts.seqlen()), bySpread));
+  }
+
+  /**
+   * Consecutive windows of the same length in stacks of up to {@code perStack}, formed on the driver before
+   * partitioning, so that a stack (and with it every product's rows) is the same on any cluster and in either mode.
+   */
+  static List<List<EvalTexts.Window>> stacks(EvalTexts texts, int perStack) {
+    List<List<EvalTexts.Window>> stacks = new ArrayList<>();
+    for (EvalTexts.Window w : texts.windows()) {
+      List<EvalTexts.Window> last = stacks.isEmpty() ? null : stacks.get(stacks.size() - 1);
+      if (last == null || last.size() == perStack || last.get(0).tokens().length != w.tokens().length) {
+        last = new ArrayList<>();
+        stacks.add(last);
+      }
+      last.add(w);
+    }
+    return stacks;
+  }
+
+  /** A stack of windows' hidden states (windows·seqLen, hiddenSize) between two blocks of a streamed evaluation. */
+  public record HiddenStack(List<EvalTexts.Window> windows, float[] hidden) implements Serializable {
+    int seqLen() {
+      return windows.get(0).tokens().length;
+    }
+  }
 
   /**
    * Layer-sequential ("streamed") evaluation: the driver holds no weights. The windows become an RDD of hidden states
    * (embedded on the executors, which read the global tensors from the model files at {@code location}); for each
    * block in order, the RDD is mapped through the block (each executor reads it from the files), persisted
    * memory-and-disk, materialized, and the previous RDD unpersisted; the last stage applies the final norm, the head
-   * and the window NLL. Each window goes through exactly the ops of {@link CausalLm#windowNll} in the same order, so
-   * the NLLs are bitwise those of {@link #evaluate}. Results sorted by (text, window).
+   * and the window NLL. The windows go in the stacks of {@link #evaluate} ({@code perStack}: {@link #stackSize}) through exactly the ops of {@link CausalLm#windowNlls} in
+   * the same order, so the NLLs are bitwise those of {@link #evaluate}. Results sorted by (text, window).
    *
    * @param location the model directory as every executor can open it (a qualified path)
    * @param log receives one progress line per stage
    */
-  public static List<WindowResult> evaluateStreamed(JavaSparkContext jsc, String location, int numBlocks, EvalTexts texts, int partitions,
-                                                    Consumer<String> log) {
+  public static List<WindowResult> evaluateStreamed(JavaSparkContext jsc, String location, int numBlocks, int perStack, EvalTexts texts,
+                                                    int partitions, Consumer<String> log) {
     long t0 = System.nanoTime();
-    JavaRDD<HiddenWindow> hidden = jsc.parallelize(texts.windows(), Math.max(1, Math.min(partitions, texts.windows().size())))
-        .map(w -> {
+    List<List<EvalTexts.Window>> stacks = stacks(texts, perStack);
+    JavaRDD<HiddenStack> hidden = jsc.parallelize(stacks, Math.max(1, Math.min(partitions, stacks.size())))
+        .map(stack -> {
           TaskThreads.configureOnce();
-          return new HiddenWindow(w.text(), w.window(), w.tokens(), ExecutorModels.onlyGlobals(location).embed(w.tokens()));
+          CausalLm globals = ExecutorModels.onlyGlobals(location);
+          int n = stack.get(0).tokens().length;
+          int d = globals.spec().hiddenSize();
+          float[] h = new float[stack.size() * n * d]; // (windows·n, hiddenSize), as CausalLm.windowNlls stacks them
+          for (int w = 0; w < stack.size(); w++) {
+            System.arraycopy(globals.embed(stack.get(w).tokens()), 0, h, w * n * d, n * d);
+          }
+          return new HiddenStack(stack, h);
         }).persist(StorageLevel.MEMORY_AND_DISK_SER());
     try {
       hidden.count();
-      log.accept(String.format(Locale.ROOT, "embedded %d windows (%.1f s)", texts.windows().size(), (System.nanoTime() - t0) / 1e9));
+      log.accept(String.format(Locale.ROOT, "embedded %d windows in stacks of up to %d (%.1f s)", texts.windows().size(), perStack,
+          (System.nanoTime() - t0) / 1e9));
       for (int b = 0; b < numBlocks; b++) {
         long tb = System.nanoTime();
         int block = b;
-        JavaRDD<HiddenWindow> next = hidden.map(h -> {
+        JavaRDD<HiddenStack> next = hidden.map(h -> {
           TaskThreads.configureOnce();
-          float[] out = ExecutorModels.onlyBlock(location, block).forward(h.hidden(), h.tokens().length);
-          return new HiddenWindow(h.text(), h.window(), h.tokens(), out);
+          return new HiddenStack(h.windows(), ExecutorModels.onlyBlock(location, block).forward(h.hidden(), h.seqLen()));
         }).persist(StorageLevel.MEMORY_AND_DISK_SER());
         next.count();
         hidden.unpersist(false);
@@ -86,10 +150,18 @@ public final class PerplexityEvaluator {
         log.accept(String.format(Locale.ROOT, "block %d/%d done (%.1f s)", b + 1, numBlocks, (System.nanoTime() - tb) / 1e9));
       }
       long th = System.nanoTime();
-      List<WindowResult> results = new ArrayList<>(hidden.map(h -> {
+      List<WindowResult> results = new ArrayList<>(hidden.flatMap(h -> {
         TaskThreads.configureOnce();
-        double nll = ExecutorModels.onlyGlobals(location).nllFromLastHidden(h.hidden(), h.tokens());
-        return new WindowResult(h.text(), h.window(), nll, SparkEnv.get().executorId(), ProcessHandle.current().pid());
+        CausalLm globals = ExecutorModels.onlyGlobals(location);
+        int n = h.seqLen();
+        int d = globals.spec().hiddenSize();
+        List<WindowResult> out = new ArrayList<>();
+        for (int w = 0; w < h.windows().size(); w++) {
+          EvalTexts.Window win = h.windows().get(w);
+          double nll = globals.nllFromLastHidden(java.util.Arrays.copyOfRange(h.hidden(), w * n * d, (w + 1) * n * d), win.tokens());
+          out.add(new WindowResult(win.text(), win.window(), nll, SparkEnv.get().executorId(), ProcessHandle.current().pid()));
+        }
+        return out.iterator();
       }).collect());
       log.accept(String.format(Locale.ROOT, "final norm, head and NLL done (%.1f s)", (System.nanoTime() - th) / 1e9));
       results.sort(Comparator.comparingInt(WindowResult::text).thenComparingInt(WindowResult::window));

@@ -14,12 +14,13 @@ public final class TaskThreads {
 
   private TaskThreads() {}
 
-  /** Call at the start of a task; configures the JVM once. */
+  /** Call at the start of a task; configures the JVM once (BLAS threads, the JIT-compiled vector kernels: {@code Ops.warmUp}). */
   public static void configureOnce() {
     if (!configured) {
       synchronized (TaskThreads.class) {
         if (!configured) {
           Blas.setThreads(BLAS_THREADS_PER_TASK);
+          sparkslim.core.model.Ops.warmUp();
           configured = true;
         }
       }
