@@ -121,6 +121,8 @@ public final class Main {
       Blas.setThreads(threads);
       System.out.println(ForwardBenchmark.run(c.required(ConfigKey.MODEL_PATH), text, windows, c.integer(ConfigKey.EVAL_SEQLEN)));
     }
+    // as the jobs run on local[cores]: one task per core, one BLAS thread each
+    System.out.println(ForwardBenchmark.run(c.required(ConfigKey.MODEL_PATH), text, windows, c.integer(ConfigKey.EVAL_SEQLEN), cores));
     Blas.setThreads(cores);
     System.out.println(ForwardBenchmark.runBackward(c.required(ConfigKey.MODEL_PATH), text, windows, c.integer(ConfigKey.EVAL_SEQLEN)));
   }
@@ -186,7 +188,7 @@ public final class Main {
         "  random-model  write a HuggingFace model directory of random bf16 weights at a published shape (no Spark), for capacity planning",
         "         --random.architecture=llama-7b|llama-13b|llama-70b|opt-6.7b|tiny-llama --output.path=OUT",
         "         [--random.num-layers=0 (= the architecture's)] [--random.vocab-size=0] [--random.seed=0] [--random.std=0.02]",
-        "  bench-forward  benchmark (no Spark): forward-pass (all cores, 1 thread) and training-pass tokens/s and GFLOP/s",
+        "  bench-forward  benchmark (no Spark): forward-pass (BLAS on all cores; 1 thread; a task per core) and training-pass tokens/s and GFLOP/s",
         "         next to sgemm GFLOP/s, same run: --model.path=DIR --eval.texts=FILE [--eval.max-windows=16] [--eval.seqlen=512]",
         "  bench-block  benchmark (no Spark): one random block of a published shape, forward and training pass, GFLOP/s next to",
         "         sgemm GFLOP/s: [--random.architecture=llama-7b] [--eval.seqlen=512]",

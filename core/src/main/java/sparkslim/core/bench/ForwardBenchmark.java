@@ -32,8 +32,16 @@ public final class ForwardBenchmark {
 
   private ForwardBenchmark() {}
 
-  /** args: modelDir textFile [windows=16] [seqlen=512]. */
+  /** args: modelDir textFile [windows=16] [seqlen=512]; one task. */
   public static String run(String modelDir, String textFile, int windows, int seqlen) {
+    return run(modelDir, textFile, windows, seqlen, 1);
+  }
+
+  /**
+   * As {@link #run(String, String, int, int)} with the stacks of windows shared by {@code tasks} threads, as a job's
+   * tasks share an executor's cores (call with one BLAS thread, as the jobs' tasks run).
+   */
+  public static String run(String modelDir, String textFile, int windows, int seqlen, int tasks) {
     Configuration conf = new Configuration();
     ModelDirectory dir = ModelDirectory.open(modelDir, conf);
     CausalLm lm = dir.loadModel();
@@ -45,22 +53,42 @@ public final class ForwardBenchmark {
     List<int[]> ws = EvalWindows.cut(tokens, seqlen, windows, textFile);
     int perStack = CausalLm.windowsPerProduct(lm.spec(), seqlen);
     lm.windowNlls(ws.subList(0, Math.min(perStack, ws.size()))); // warm-up: JIT, workspaces
+    List<List<int[]>> stacks = new java.util.ArrayList<>();
+    for (int i = 0; i < ws.size(); i += perStack) { // stacked as the eval job stacks them
+      stacks.add(ws.subList(i, Math.min(ws.size(), i + perStack)));
+    }
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(tasks);
     long t0 = System.nanoTime();
     double sum = 0;
-    for (int i = 0; i < ws.size(); i += perStack) { // stacked as the eval job stacks them
-      for (double nll : lm.windowNlls(ws.subList(i, Math.min(ws.size(), i + perStack)))) {
-        sum += nll;
+    try {
+      List<java.util.concurrent.Future<double[]>> futures = new java.util.ArrayList<>();
+      for (List<int[]> stack : stacks) {
+        futures.add(pool.submit(() -> lm.windowNlls(stack)));
       }
+      for (java.util.concurrent.Future<double[]> f : futures) {
+        for (double nll : f.get()) {
+          sum += nll;
+        }
+      }
+    } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+      throw new IllegalStateException("bench-forward task failed", e);
+    } finally {
+      pool.shutdown();
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     double flops = (double) lm.flops(seqlen) * ws.size();
     double achieved = flops / seconds / 1e9;
+    int blasThreads = Blas.threads();
+    if (tasks > 1) {
+      Blas.setThreads(tasks); // the peak of the cores the tasks share
+    }
     double peak = sgemmGflops();
+    Blas.setThreads(blasThreads);
     String result = String.format(Locale.ROOT,
-        "{\"pass\": \"forward\", \"model\": \"%s\", \"windows\": %d, \"windows_per_product\": %d, \"seqlen\": %d, "
+        "{\"pass\": \"forward\", \"model\": \"%s\", \"tasks\": %d, \"windows\": %d, \"windows_per_product\": %d, \"seqlen\": %d, "
             + "\"seconds\": %.3f, \"tokens_per_second\": %.1f, "
             + "\"forward_gflops\": %.2f, \"sgemm_gflops\": %.2f, \"ratio_to_sgemm_peak\": %.3f, \"mean_nll\": %.6f, \"blas_threads\": %d}",
-        modelDir, ws.size(), perStack, seqlen, seconds, ws.size() * (double) seqlen / seconds, achieved, peak, achieved / peak,
+        modelDir, tasks, ws.size(), perStack, seqlen, seconds, ws.size() * (double) seqlen / seconds, achieved, peak, achieved / peak,
         sum / ws.size(), Blas.threads());
     return result;
   }
