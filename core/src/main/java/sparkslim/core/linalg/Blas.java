@@ -43,9 +43,14 @@ public final class Blas {
     public static final int ATTENTION_V = 5;
     public static final int ATTENTION_SCORES = 6;
     public static final int ATTENTION_OUT = 7;
-    private final FloatPointer[] buffers = new FloatPointer[8];
+    public static final int ATTENTION_GRAD_OUT = 8;
+    public static final int ATTENTION_GRAD_SCORES = 9;
+    public static final int ATTENTION_GRAD_Q = 10;
+    public static final int ATTENTION_GRAD_K = 11;
+    public static final int ATTENTION_GRAD_V = 12;
+    private final FloatPointer[] buffers = new FloatPointer[13];
 
-    /** Native buffer {@code i} ({@code 0 ≤ i < 8}) of at least {@code floats} floats, at position 0; its values are left as they were. */
+    /** Native buffer {@code i} (a slot above) of at least {@code floats} floats, at position 0; its values are left as they were. */
     public FloatPointer buffer(int i, long floats) {
       FloatPointer p = buffers[i];
       if (p == null || p.capacity() < floats) {
@@ -93,9 +98,19 @@ public final class Blas {
    */
   public static void gemm(boolean transB, int m, int n, int k, FloatPointer a, long aOff, int lda, FloatPointer b, long bOff, int ldb,
                           FloatPointer c, long cOff, int ldc) {
+    gemm(false, transB, m, n, k, 1f, a, aOff, lda, b, bOff, ldb, 0f, c, cOff, ldc);
+  }
+
+  /**
+   * C = alpha·op(A)·op(B) + beta·C on row-major sub-matrices of native buffers (as {@link #gemm(boolean, int, int, int,
+   * FloatPointer, long, int, FloatPointer, long, int, FloatPointer, long, int)}), op(A) = Aᵀ when {@code transA}: A is
+   * then stored (k, m).
+   */
+  public static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a, long aOff, int lda,
+                          FloatPointer b, long bOff, int ldb, float beta, FloatPointer c, long cOff, int ldc) {
     try {
-      openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1f, a.position(aOff), lda,
-          b.position(bOff), ldb, 0f, c.position(cOff), ldc);
+      openblas.cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+          a.position(aOff), lda, b.position(bOff), ldb, beta, c.position(cOff), ldc);
     } finally {
       a.position(0);
       b.position(0);
@@ -114,6 +129,22 @@ public final class Blas {
     c.put(dx, 0, m * k);
     openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1f, a, n, ws.buffers[1].position(0), k, 1f, c, k);
     c.get(dx, 0, m * k);
+  }
+
+  /**
+   * dW += dyᵀ·x with dy (m, n), x (m, k), dW (n, k): the weight gradient of {@link #linear}; the same sgemm call as
+   * {@link #addTransposedProduct}, with one copy of each operand in and of dW out. Uses {@code ws}'s three operands
+   * (the weight written for an input gradient is overwritten).
+   */
+  public static void addLinearWeightGradient(Workspace ws, float[] dW, float[] dy, int m, int n, float[] x, int k) {
+    FloatPointer a = ws.buffer(0, (long) m * n);
+    FloatPointer b = ws.buffer(1, (long) m * k);
+    FloatPointer c = ws.buffer(2, (long) n * k);
+    a.put(dy, 0, m * n);
+    b.put(x, 0, m * k);
+    c.put(dW, 0, n * k);
+    openblas.cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, m, 1f, a, n, b, k, 1f, c, k);
+    c.get(dW, 0, n * k);
   }
 
   /** Writes {@code values} into {@code dst} from element 0. */

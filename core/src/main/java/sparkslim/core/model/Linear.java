@@ -105,7 +105,7 @@ public final class Linear implements Serializable {
       Blas.addLinearInputGradient(ws, dx, dy, rows, out, in);
     }
     if (dW != null) {
-      Blas.addTransposedProduct(dW, 1f, dy, rows, out, x, in);
+      Blas.addLinearWeightGradient(Blas.workspace(), dW, dy, rows, out, x, in);
     }
     if (db != null) {
       for (int r = 0; r < rows; r++) {

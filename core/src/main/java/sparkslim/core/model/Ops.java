@@ -391,14 +391,6 @@ public final class Ops {
     Arrays.fill(s, base + len, base + width, 0f);
   }
 
-  private static float[] slice(float[] x, int rows, int width, int offset, int len) {
-    float[] out = new float[rows * len];
-    for (int r = 0; r < rows; r++) {
-      System.arraycopy(x, r * width + offset, out, r * len, len);
-    }
-    return out;
-  }
-
   /** FLOPs of {@link #causalAttention}'s matrix products as computed (the causal row blocks, masked entries included). */
   public static long attentionFlops(int seqLen, int numHeads, int headDim) {
     long keyRows = 0; // Σ over row blocks of rows · keys seen
@@ -567,48 +559,68 @@ public final class Ops {
     int qWidth = numHeads * headDim;
     int kvWidth = numKvHeads * headDim;
     int group = numHeads / numKvHeads;
+    int maxRows = Math.min(seqLen, ATTENTION_ROW_BLOCK);
+    Blas.Workspace ws = Blas.workspace();
+    FloatPointer qn = ws.buffer(Blas.Workspace.ATTENTION_Q, q.length); // (seqLen, numHeads·headDim)
+    FloatPointer kn = ws.buffer(Blas.Workspace.ATTENTION_K, k.length); // (seqLen, numKvHeads·headDim)
+    FloatPointer vn = ws.buffer(Blas.Workspace.ATTENTION_V, v.length);
+    FloatPointer don = ws.buffer(Blas.Workspace.ATTENTION_GRAD_OUT, dOut.length); // (seqLen, numHeads·headDim)
+    FloatPointer pn = ws.buffer(Blas.Workspace.ATTENTION_SCORES, (long) maxRows * seqLen); // (rows, i1): P
+    FloatPointer dsn = ws.buffer(Blas.Workspace.ATTENTION_GRAD_SCORES, (long) maxRows * seqLen); // (rows, i1): dS
+    FloatPointer dqn = ws.buffer(Blas.Workspace.ATTENTION_GRAD_Q, (long) maxRows * headDim); // (rows, headDim)
+    FloatPointer dkn = ws.buffer(Blas.Workspace.ATTENTION_GRAD_K, k.length); // (seqLen, numKvHeads·headDim), accumulated
+    FloatPointer dvn = ws.buffer(Blas.Workspace.ATTENTION_GRAD_V, v.length);
+    Blas.put(qn, q);
+    Blas.put(kn, k);
+    Blas.put(vn, v);
+    Blas.put(don, dOut);
+    float[] zeros = new float[k.length];
+    Blas.put(dkn, zeros);
+    Blas.put(dvn, zeros);
+    float[] p = new float[maxRows * seqLen];
+    float[] ds = new float[maxRows * seqLen];
+    float[] dqb = new float[maxRows * headDim];
     float[] dq = new float[q.length];
-    float[] dk = new float[k.length];
-    float[] dv = new float[v.length];
     for (int g = 0; g < numKvHeads; g++) {
-      float[] kg = slice(k, seqLen, kvWidth, g * headDim, headDim); // (seqLen, headDim)
-      float[] vg = slice(v, seqLen, kvWidth, g * headDim, headDim);
-      float[] dkg = new float[seqLen * headDim]; // (seqLen, headDim); a block adds into its first i1 rows
-      float[] dvg = new float[seqLen * headDim];
+      long kvCol = (long) g * headDim; // kv head g: columns [g·headDim, (g + 1)·headDim) of k, v, dk, dv
       for (int h = g * group; h < (g + 1) * group; h++) {
-        float[] qh = slice(q, seqLen, qWidth, h * headDim, headDim);
-        float[] doh = slice(dOut, seqLen, qWidth, h * headDim, headDim);
         for (int i0 = 0; i0 < seqLen; i0 += ATTENTION_ROW_BLOCK) {
           int i1 = Math.min(seqLen, i0 + ATTENTION_ROW_BLOCK);
           int rows = i1 - i0;
-          float[] qb = i0 == 0 && i1 == seqLen ? qh : Arrays.copyOfRange(qh, i0 * headDim, i1 * headDim); // (rows, headDim)
-          float[] dob = i0 == 0 && i1 == seqLen ? doh : Arrays.copyOfRange(doh, i0 * headDim, i1 * headDim);
-          float[] p = Blas.matmulTransposed(qb, rows, headDim, kg, i1); // (rows, i1): scores, then P
+          long qRows = (long) i0 * qWidth + h * headDim; // rows [i0, i1) of head h in q and dOut
+          Blas.gemm(true, rows, i1, headDim, qn, qRows, qWidth, kn, kvCol, kvWidth, pn, 0, i1); // scores, then P
+          pn.get(p, 0, rows * i1);
           for (int i = 0; i < rows; i++) {
             softmaxRow(p, i * i1, i0 + i + 1, i1, scale);
           }
-          float[] ds = Blas.matmulTransposed(dob, rows, headDim, vg, i1); // (rows, i1): dP, then dS in place
+          pn.put(p, 0, rows * i1);
+          Blas.gemm(true, rows, i1, headDim, don, qRows, qWidth, vn, kvCol, kvWidth, dsn, 0, i1); // dP, then dS in place
+          dsn.get(ds, 0, rows * i1);
           for (int i = 0; i < rows; i++) {
             softmaxBackwardRow(ds, p, i * i1, i0 + i + 1, i1);
           }
-          float[] dqb = Blas.matmul(ds, rows, i1, kg, headDim); // (rows, headDim)
+          dsn.put(ds, 0, rows * i1);
+          Blas.gemm(false, rows, headDim, i1, dsn, 0, i1, kn, kvCol, kvWidth, dqn, 0, headDim); // (rows, headDim)
+          dqn.get(dqb, 0, rows * headDim);
           for (int r = 0; r < rows; r++) {
             int to = (i0 + r) * qWidth + h * headDim;
             for (int c = 0; c < headDim; c++) {
               dq[to + c] = dqb[r * headDim + c] * scale;
             }
           }
-          Blas.addTransposedProduct(dkg, scale, ds, rows, i1, qb, headDim); // dkg[0, i1) += scale·dSᵀ·Q
-          Blas.addTransposedProduct(dvg, 1f, p, rows, i1, dob, headDim); // dvg[0, i1) += Pᵀ·dO
+          // dk[0, i1) += scale·dSᵀ·Q, dv[0, i1) += Pᵀ·dO, in kv head g's columns
+          Blas.gemm(true, false, i1, headDim, rows, scale, dsn, 0, i1, qn, qRows, qWidth, 1f, dkn, kvCol, kvWidth);
+          Blas.gemm(true, false, i1, headDim, rows, 1f, pn, 0, i1, don, qRows, qWidth, 1f, dvn, kvCol, kvWidth);
         }
       }
-      for (int r = 0; r < seqLen; r++) {
-        System.arraycopy(dkg, r * headDim, dk, r * kvWidth + g * headDim, headDim);
-        System.arraycopy(dvg, r * headDim, dv, r * kvWidth + g * headDim, headDim);
-      }
     }
+    float[] dk = new float[k.length];
+    float[] dv = new float[v.length];
+    dkn.get(dk, 0, dk.length);
+    dvn.get(dv, 0, dv.length);
     return new float[][] {dq, dk, dv};
   }
+
 
   /**
    * Backward of one row of {@link #softmaxRow} in place: ds[j] ← p[j]·(ds[j] − Σ_j' ds[j']·p[j']) for j < len (the dot
