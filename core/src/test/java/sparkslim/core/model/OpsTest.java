@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The vector kernels of {@link Ops}: the fp32 exponential against {@code Math.exp}, its vector form against the scalar
- * one bit for bit, and the SwiGLU, softmax and RMSNorm kernels against scalar transcriptions of the same operations in
+ * one bit for bit, and the RoPE, SwiGLU, softmax and RMSNorm kernels against scalar transcriptions of the same operations in
  * the documented order (lane i accumulates elements i mod 8, lanes summed left to right, then the tail), for lengths
  * with and without a tail.
  */
@@ -38,6 +38,44 @@ class OpsTest {
     assertEquals(1f, Ops.exp(0f));
     assertTrue(Ops.exp(-1000f) >= 0f && Ops.exp(-1000f) < 1e-37f);
     assertTrue(Float.isFinite(Ops.exp(1000f)));
+  }
+
+  @Test
+  void ropeMatchesTheScalarFormulaForStackedWindowsAndItsTranspose() {
+    Random rnd = new Random(5);
+    for (int headDim : new int[] {64, 20}) { // 20: half = 10, a vector step and a tail
+      int seqLen = 7;
+      int heads = 3;
+      int width = heads * headDim;
+      float[][] tables = Ops.ropeTables(seqLen, headDim, 10000.0);
+      float[] x = new float[2 * seqLen * width]; // two stacked windows
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (float) rnd.nextGaussian();
+      }
+      for (float sign : new float[] {1f, -1f}) {
+        float[] out = x.clone();
+        if (sign > 0) {
+          Ops.applyRope(out, seqLen, heads, headDim, tables);
+        } else {
+          Ops.applyRopeBackward(out, seqLen, heads, headDim, tables);
+        }
+        int half = headDim / 2;
+        for (int p = 0; p < 2 * seqLen; p++) {
+          int t = (p % seqLen) * headDim; // each window at positions 0 … seqLen − 1
+          for (int h = 0; h < heads; h++) {
+            int base = p * width + h * headDim;
+            for (int i = 0; i < half; i++) {
+              float x1 = x[base + i];
+              float x2 = x[base + i + half];
+              float e1 = x1 * tables[0][t + i] - x2 * (sign * tables[1][t + i]);
+              float e2 = x2 * tables[0][t + i + half] + x1 * (sign * tables[1][t + i + half]);
+              assertEquals(Float.floatToRawIntBits(e1), Float.floatToRawIntBits(out[base + i]), "headDim " + headDim + " p " + p);
+              assertEquals(Float.floatToRawIntBits(e2), Float.floatToRawIntBits(out[base + i + half]), "headDim " + headDim + " p " + p);
+            }
+          }
+        }
+      }
+    }
   }
 
   @Test
