@@ -248,21 +248,11 @@ public final class Ops {
     int half = headDim / 2;
     int width = numHeads * headDim;
     int rows = x.length / width;
-    int bound = LANES.loopBound(half);
     for (int p = 0; p < rows; p++) {
       for (int h = 0; h < numHeads; h++) {
         int base = p * width + h * headDim;
         int t = (p % seqLen) * headDim;
-        int i = 0;
-        for (; i < bound; i += LANES.length()) { // the scalar loop's operations in 8 lanes (sign·sin is exact)
-          FloatVector x1 = FloatVector.fromArray(LANES, x, base + i);
-          FloatVector x2 = FloatVector.fromArray(LANES, x, base + i + half);
-          FloatVector s1 = FloatVector.fromArray(LANES, sin, t + i).mul(sign);
-          FloatVector s2 = FloatVector.fromArray(LANES, sin, t + i + half).mul(sign);
-          x1.mul(FloatVector.fromArray(LANES, cos, t + i)).sub(x2.mul(s1)).intoArray(x, base + i);
-          x2.mul(FloatVector.fromArray(LANES, cos, t + i + half)).add(x1.mul(s2)).intoArray(x, base + i + half);
-        }
-        for (; i < half; i++) {
+        for (int i = 0; i < half; i++) {
           float x1 = x[base + i];
           float x2 = x[base + i + half];
           x[base + i] = x1 * cos[t + i] - x2 * (sign * sin[t + i]);
