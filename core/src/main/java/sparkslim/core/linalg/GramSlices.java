@@ -5,8 +5,9 @@ import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.CblasUpper;
 
-import java.util.Arrays;
 import java.util.List;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.openblas.global.openblas;
 
 /**
@@ -31,17 +32,46 @@ public final class GramSlices {
   public static final int MAX_TOKENS_PER_UPDATE = 2048;
 
   private final int n;
-  private final double[] left; // (chunkTokens, ROW_BLOCK)
-  private final double[] right; // (chunkTokens, n − ROW_BLOCK)
+  private final int maxRows;
+  // Native operands of dsyrk/dgemm, per thread (kept for the thread's life, grown to the largest use): a double[] handed
+  // to the bytedeco binding is copied into native memory and back on every call (at n = 11008 that was 180 MB of copies
+  // per row block and input, as much time as the products). The inputs are widened a token row at a time straight
+  // into them, and the sums copied out once per input.
+  private static final ThreadLocal<DoublePointer[]> NATIVE = ThreadLocal.withInitial(() -> new DoublePointer[4]);
+  private DoublePointer left; // (chunkTokens, ROW_BLOCK)
+  private DoublePointer right; // (chunkTokens, n − ROW_BLOCK)
+  private DoublePointer diagonalNative; // (r, r), upper triangle
+  private DoublePointer rectangleNative; // (r, n − r0 − r)
+  private final double[] row; // (n): one token row in fp64
   private double[] diagonal; // (r, r), upper triangle
   private double[] rectangle; // (r, n − r0 − r)
 
   /** Scratch for Gram blocks of an n-wide input with inputs of at most {@code maxTokens} tokens. */
   public GramSlices(int n, int maxTokens) {
     this.n = n;
-    int rows = Math.max(1, Math.min(maxTokens, MAX_TOKENS_PER_UPDATE));
-    this.left = new double[rows * Math.min(ROW_BLOCK, n)];
-    this.right = new double[rows * Math.max(0, n - ROW_BLOCK)];
+    this.maxRows = Math.max(1, Math.min(maxTokens, MAX_TOKENS_PER_UPDATE));
+    this.row = new double[n];
+  }
+
+  private void allocate() {
+    int r = Math.min(ROW_BLOCK, n);
+    DoublePointer[] buffers = NATIVE.get();
+    left = buffer(buffers, 0, (long) maxRows * r);
+    right = buffer(buffers, 1, (long) maxRows * Math.max(0, n - ROW_BLOCK));
+    diagonalNative = buffer(buffers, 2, (long) r * r);
+    rectangleNative = buffer(buffers, 3, (long) r * Math.max(0, n - r));
+  }
+
+  private static DoublePointer buffer(DoublePointer[] buffers, int i, long doubles) {
+    DoublePointer p = buffers[i];
+    if (p == null || p.capacity() < Math.max(1, doubles)) {
+      if (p != null) {
+        p.close();
+      }
+      p = new DoublePointer(Math.max(1, doubles));
+      buffers[i] = p;
+    }
+    return p.position(0);
   }
 
   /** Index in the packed upper triangle of an (n, n) matrix of entry (i, i), the first of row i. */
@@ -82,30 +112,34 @@ public final class GramSlices {
     if (rectangle == null || rectangle.length < r * rest) {
       rectangle = new double[r * rest];
     }
+    allocate();
     for (int k = 0; k < inputs.size(); k++) {
       float[] x = inputs.get(k);
       if (x.length != (long) tokens[k] * n) {
         throw new IllegalArgumentException("Cannot accumulate Σ XᵀX: expected input of shape (" + tokens[k] + ", " + n + ") = "
             + (long) tokens[k] * n + " values, got " + x.length);
       }
-      Arrays.fill(diagonal, 0, r * r, 0.0);
-      Arrays.fill(rectangle, 0, r * rest, 0.0);
+      Pointer.memset(diagonalNative, 0, 8L * r * r);
+      Pointer.memset(rectangleNative, 0, 8L * r * rest);
       for (int t0 = 0; t0 < tokens[k]; t0 += MAX_TOKENS_PER_UPDATE) {
         int m = Math.min(MAX_TOKENS_PER_UPDATE, tokens[k] - t0);
         for (int t = 0; t < m; t++) {
           int src = (t0 + t) * n + r0;
-          for (int i = 0; i < r; i++) {
-            left[t * r + i] = x[src + i];
+          for (int j = 0; j < r + rest; j++) {
+            row[j] = x[src + j];
           }
-          for (int j = 0; j < rest; j++) {
-            right[t * rest + j] = x[src + r + j];
-          }
+          left.position((long) t * r).put(row, 0, r);
+          right.position((long) t * rest).put(row, r, rest);
         }
-        openblas.cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, r, m, 1.0, left, r, 1.0, diagonal, r);
+        left.position(0);
+        right.position(0);
+        openblas.cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, r, m, 1.0, left, r, 1.0, diagonalNative, r);
         if (rest > 0) {
-          openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, rest, m, 1.0, left, r, right, rest, 1.0, rectangle, rest);
+          openblas.cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, rest, m, 1.0, left, r, right, rest, 1.0, rectangleNative, rest);
         }
       }
+      diagonalNative.get(diagonal, 0, r * r);
+      rectangleNative.get(rectangle, 0, r * rest);
       for (int i = 0; i < r; i++) { // row r0 + i of the upper triangle: columns r0 + i … r0 + r − 1, then r0 + r … n − 1
         int row = packedRowStart(n, r0 + i) - start;
         sums.add(diagonal, i * r + i, r - i, row);
