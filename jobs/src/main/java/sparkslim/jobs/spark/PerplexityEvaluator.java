@@ -111,8 +111,9 @@ public final class PerplexityEvaluator {
    * (embedded on the executors, which read the global tensors from the model files at {@code location}); for each
    * block in order, the RDD is mapped through the block (each executor reads it from the files), persisted
    * memory-and-disk, materialized, and the previous RDD unpersisted; the last stage applies the final norm, the head
-   * and the window NLL. The windows go in the stacks of {@link #evaluate} ({@code perStack}: {@link #stackSize}) through exactly the ops of {@link CausalLm#windowNlls} in
-   * the same order, so the NLLs are bitwise those of {@link #evaluate}. Results sorted by (text, window).
+   * and the window NLL. The windows go in the stacks of {@link #evaluate} ({@code perStack}: {@link #stackSize})
+   * through exactly the ops of {@link CausalLm#windowNlls} in the same order, so the NLLs are bitwise those of
+   * {@link #evaluate}. Results sorted by (text, window).
    *
    * @param location the model directory as every executor can open it (a qualified path)
    * @param log receives one progress line per stage
