@@ -42,15 +42,9 @@ public final class ForwardBenchmark {
    * tasks share an executor's cores (call with one BLAS thread, as the jobs' tasks run).
    */
   public static String run(String modelDir, String textFile, int windows, int seqlen, int tasks) {
-    Configuration conf = new Configuration();
-    ModelDirectory dir = ModelDirectory.open(modelDir, conf);
-    CausalLm lm = dir.loadModel();
-    int[] tokens;
-    try (TextTokenizer tok = TextTokenizer.load(dir.fileSystem(), dir.tokenizerPath())) {
-      Path p = new Path(textFile);
-      tokens = tok.encode(TextFiles.read(p, conf, "bench text"));
-    }
-    List<int[]> ws = EvalWindows.cut(tokens, seqlen, windows, textFile);
+    Loaded loaded = load(modelDir, textFile, windows, seqlen);
+    CausalLm lm = loaded.lm();
+    List<int[]> ws = loaded.windows();
     int perStack = CausalLm.windowsPerProduct(lm.spec(), seqlen);
     lm.windowNlls(ws.subList(0, Math.min(perStack, ws.size()))); // warm-up: JIT, workspaces
     List<List<int[]>> stacks = new java.util.ArrayList<>();
@@ -93,12 +87,10 @@ public final class ForwardBenchmark {
     return result;
   }
 
-  /**
-   * The training pass of full fine-tuning on {@code windows} windows, one at a time: forward with tapes, backward into a
-   * gradient for every parameter. FLOPs counted as 3 × the forward's products (the forward, the input gradients and
-   * the weight gradients).
-   */
-  public static String runBackward(String modelDir, String textFile, int windows, int seqlen) {
+  private record Loaded(CausalLm lm, List<int[]> windows) {}
+
+  /** The model and the first {@code windows} windows of {@code seqlen} tokens of the text, under the eval protocol. */
+  private static Loaded load(String modelDir, String textFile, int windows, int seqlen) {
     Configuration conf = new Configuration();
     ModelDirectory dir = ModelDirectory.open(modelDir, conf);
     CausalLm lm = dir.loadModel();
@@ -106,13 +98,24 @@ public final class ForwardBenchmark {
     try (TextTokenizer tok = TextTokenizer.load(dir.fileSystem(), dir.tokenizerPath())) {
       tokens = tok.encode(TextFiles.read(new Path(textFile), conf, "bench text"));
     }
-    List<int[]> ws = EvalWindows.cut(tokens, seqlen, windows, textFile);
+    return new Loaded(lm, EvalWindows.cut(tokens, seqlen, windows, textFile));
+  }
+
+  /**
+   * The training pass of full fine-tuning on {@code windows} windows, one at a time: forward with tapes, backward into a
+   * gradient for every parameter. FLOPs counted as 3 × the forward's products (the forward, the input gradients and
+   * the weight gradients).
+   */
+  public static String runBackward(String modelDir, String textFile, int windows, int seqlen) {
+    Loaded loaded = load(modelDir, textFile, windows, seqlen);
+    CausalLm lm = loaded.lm();
+    List<int[]> ws = loaded.windows();
     ModelSpec spec = lm.spec();
     Map<String, float[]> gradients = new LinkedHashMap<>();
-    spec.globalTensorShapes().forEach((name, shape) -> gradients.put(name, new float[(int) numel(shape)]));
+    spec.globalTensorShapes().forEach((name, shape) -> gradients.put(name, new float[(int) ModelSpec.numel(shape)]));
     for (int i = 0; i < spec.numLayers(); i++) {
       String prefix = spec.blockPrefix(i);
-      spec.blockTensorShapes().forEach((name, shape) -> gradients.put(prefix + name, new float[(int) numel(shape)]));
+      spec.blockTensorShapes().forEach((name, shape) -> gradients.put(prefix + name, new float[(int) ModelSpec.numel(shape)]));
     }
     lm.backward(ws.get(0), gradients, false); // warm-up
     long t0 = System.nanoTime();
@@ -142,7 +145,7 @@ public final class ForwardBenchmark {
     SplittableRandom random = new SplittableRandom(0);
     Map<String, HalfTensor> halves = new LinkedHashMap<>();
     spec.blockTensorShapes().forEach((name, shape) -> {
-      short[] bits = new short[(int) numel(shape)];
+      short[] bits = new short[(int) ModelSpec.numel(shape)];
       boolean norm = shape.length == 1;
       for (int i = 0; i < bits.length; i++) {
         bits[i] = HalfFloats.floatToBf16(norm ? 1f : (float) (0.02 * random.nextGaussian()));
@@ -164,7 +167,7 @@ public final class ForwardBenchmark {
     double forwardFlops = (double) block.flops(seqlen) * stack;
     float[] one = java.util.Arrays.copyOf(hidden, seqlen * spec.hiddenSize()); // (seqlen, hiddenSize)
     Map<String, float[]> gradients = new LinkedHashMap<>();
-    spec.blockTensorShapes().forEach((name, shape) -> gradients.put(name, new float[(int) numel(shape)]));
+    spec.blockTensorShapes().forEach((name, shape) -> gradients.put(name, new float[(int) ModelSpec.numel(shape)]));
     float[] dOut = java.util.Arrays.copyOf(hidden, one.length);
     DecoderBlock.Tape warm = new DecoderBlock.Tape();
     block.forward(one, seqlen, null, warm);
@@ -187,14 +190,6 @@ public final class ForwardBenchmark {
         String.format(Locale.ROOT, "{\"pass\": \"block-training\", %s, \"windows_per_product\": 1, \"seconds\": %.3f, \"gflops\": %.2f, "
             + "\"ratio_to_sgemm_peak\": %.3f}", common, trainingSeconds, trainingFlops / trainingSeconds / 1e9,
             trainingFlops / trainingSeconds / 1e9 / peak));
-  }
-
-  private static long numel(long[] shape) {
-    long n = 1;
-    for (long d : shape) {
-      n *= d;
-    }
-    return n;
   }
 
   /**

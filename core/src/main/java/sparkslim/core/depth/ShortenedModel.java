@@ -79,21 +79,13 @@ public final class ShortenedModel {
   public static long parameters(ModelSpec spec, List<Integer> blocks) {
     long n = 0;
     for (long[] shape : spec.globalTensorShapes().values()) {
-      n += numel(shape);
+      n += ModelSpec.numel(shape);
     }
     long perBlock = 0;
     for (long[] shape : spec.blockTensorShapes().values()) {
-      perBlock += numel(shape);
+      perBlock += ModelSpec.numel(shape);
     }
     return n + perBlock * blocks.size();
-  }
-
-  private static long numel(long[] shape) {
-    long n = 1;
-    for (long d : shape) {
-      n *= d;
-    }
-    return n;
   }
 
   private static Tensor rounded(Tensor t, DType dtype) {

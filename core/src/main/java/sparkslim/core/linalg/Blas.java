@@ -4,6 +4,7 @@ import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
 
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas;
 
@@ -66,6 +67,21 @@ public final class Blas {
       return p.position(0);
     }
 
+    private final DoublePointer[] doubles = new DoublePointer[4];
+
+    /** Native fp64 buffer {@code i} ({@code 0 ≤ i < 4}: {@link GramSlices}'s operands) of at least {@code n} doubles, at position 0. */
+    public DoublePointer doubles(int i, long n) {
+      DoublePointer p = doubles[i];
+      if (p == null || p.capacity() < Math.max(1, n)) {
+        if (p != null) {
+          p.close();
+        }
+        p = new DoublePointer(Math.max(1, n));
+        doubles[i] = p;
+      }
+      return p.position(0);
+    }
+
     /** The weight operand, at least {@code floats} long; write it from position 0 before {@link #linear}. */
     public FloatPointer weight(long floats) {
       return buffer(1, floats);
@@ -86,7 +102,7 @@ public final class Blas {
   public static float[] linear(Workspace ws, float[] x, int m, int k, int n) {
     FloatPointer a = ws.buffer(0, (long) m * k);
     FloatPointer c = ws.buffer(2, (long) m * n);
-    a.position(0).put(x, 0, m * k);
+    a.put(x, 0, m * k);
     openblas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1f, a, k, ws.buffers[1].position(0), k, 0f, c.position(0), n);
     float[] y = new float[m * n];
     c.get(y, 0, m * n);

@@ -33,11 +33,10 @@ public final class GramSlices {
 
   private final int n;
   private final int maxRows;
-  // Native operands of dsyrk/dgemm, per thread (kept for the thread's life, grown to the largest use): a double[] handed
-  // to the bytedeco binding is copied into native memory and back on every call (at n = 11008 that was 180 MB of copies
-  // per row block and input, as much time as the products). The inputs are widened a token row at a time straight
-  // into them, and the sums copied out once per input.
-  private static final ThreadLocal<DoublePointer[]> NATIVE = ThreadLocal.withInitial(() -> new DoublePointer[4]);
+  // Native operands of dsyrk/dgemm, the thread's Blas.Workspace: a double[] handed to the bytedeco binding is copied
+  // into native memory and back on every call (at n = 11008 that was 180 MB of copies per row block and input, as much
+  // time as the products). The inputs are widened a token row at a time straight into them, and the sums copied out
+  // once per input.
   private DoublePointer left; // (chunkTokens, ROW_BLOCK)
   private DoublePointer right; // (chunkTokens, n − ROW_BLOCK)
   private DoublePointer diagonalNative; // (r, r), upper triangle
@@ -55,23 +54,11 @@ public final class GramSlices {
 
   private void allocate() {
     int r = Math.min(ROW_BLOCK, n);
-    DoublePointer[] buffers = NATIVE.get();
-    left = buffer(buffers, 0, (long) maxRows * r);
-    right = buffer(buffers, 1, (long) maxRows * Math.max(0, n - ROW_BLOCK));
-    diagonalNative = buffer(buffers, 2, (long) r * r);
-    rectangleNative = buffer(buffers, 3, (long) r * Math.max(0, n - r));
-  }
-
-  private static DoublePointer buffer(DoublePointer[] buffers, int i, long doubles) {
-    DoublePointer p = buffers[i];
-    if (p == null || p.capacity() < Math.max(1, doubles)) {
-      if (p != null) {
-        p.close();
-      }
-      p = new DoublePointer(Math.max(1, doubles));
-      buffers[i] = p;
-    }
-    return p.position(0);
+    Blas.Workspace ws = Blas.workspace();
+    left = ws.doubles(0, (long) maxRows * r);
+    right = ws.doubles(1, (long) maxRows * Math.max(0, n - ROW_BLOCK));
+    diagonalNative = ws.doubles(2, (long) r * r);
+    rectangleNative = ws.doubles(3, (long) r * Math.max(0, n - r));
   }
 
   /** Index in the packed upper triangle of an (n, n) matrix of entry (i, i), the first of row i. */

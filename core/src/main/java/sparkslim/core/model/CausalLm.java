@@ -198,6 +198,15 @@ public final class CausalLm implements Serializable {
    * itself, so each NLL is that of {@link #windowNll} up to the products' summation order.
    */
   public double[] windowNlls(List<int[]> windows) {
+    float[] h = embedStacked(windows);
+    for (int i = 0; i < blocks.size(); i++) {
+      h = block(i, h, windows.get(0).length);
+    }
+    return nllsFromStackedHidden(h, windows);
+  }
+
+  /** The embeddings of windows of the same length, stacked: (windows·n, hiddenSize), as {@link #windowNlls} runs them. */
+  public float[] embedStacked(List<int[]> windows) {
     int n = windows.get(0).length;
     int d = spec.hiddenSize();
     float[] h = new float[windows.size() * n * d]; // (windows·n, hiddenSize)
@@ -208,9 +217,13 @@ public final class CausalLm implements Serializable {
       }
       System.arraycopy(embed(windows.get(w)), 0, h, w * n * d, n * d);
     }
-    for (int i = 0; i < blocks.size(); i++) {
-      h = block(i, h, n);
-    }
+    return h;
+  }
+
+  /** {@link #nllFromLastHidden} of each window of a stack's last-block output (windows·n, hiddenSize). */
+  public double[] nllsFromStackedHidden(float[] h, List<int[]> windows) {
+    int n = windows.get(0).length;
+    int d = spec.hiddenSize();
     double[] nlls = new double[windows.size()];
     for (int w = 0; w < windows.size(); w++) {
       nlls[w] = nllFromLastHidden(java.util.Arrays.copyOfRange(h, w * n * d, (w + 1) * n * d), windows.get(w));

@@ -218,7 +218,8 @@ public record ModelSpec(
     return n + perBlock * numLayers;
   }
 
-  private static long numel(long[] shape) {
+  /** Values in a tensor of this shape. */
+  public static long numel(long[] shape) {
     long n = 1;
     for (long d : shape) {
       n *= d;

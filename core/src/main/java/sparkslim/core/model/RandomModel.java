@@ -243,17 +243,9 @@ public final class RandomModel {
 
   /** Stored values: globals (a tied head once) plus {@code numLayers} blocks. */
   public static long parameters(ModelSpec spec) {
-    long globals = spec.globalTensorShapes().values().stream().mapToLong(RandomModel::numel).sum();
-    long block = spec.blockTensorShapes().values().stream().mapToLong(RandomModel::numel).sum();
+    long globals = spec.globalTensorShapes().values().stream().mapToLong(ModelSpec::numel).sum();
+    long block = spec.blockTensorShapes().values().stream().mapToLong(ModelSpec::numel).sum();
     return globals + spec.numLayers() * block;
-  }
-
-  private static long numel(long[] shape) {
-    long n = 1;
-    for (long d : shape) {
-      n *= d;
-    }
-    return n;
   }
 
   /** As {@link #write(Options, FileSystem, Path, long, int, Progress)} on all available processors. */

@@ -49,13 +49,7 @@ public final class PerplexityEvaluator {
           .flatMap(stack -> {
             TaskThreads.configureOnce();
             CausalLm m = model == null ? LOCAL_MODELS.get(key) : model.value();
-            double[] nlls = m.windowNlls(stack.stream().map(EvalTexts.Window::tokens).toList());
-            List<WindowResult> out = new ArrayList<>();
-            for (int i = 0; i < nlls.length; i++) {
-              EvalTexts.Window w = stack.get(i);
-              out.add(new WindowResult(w.text(), w.window(), nlls[i], SparkEnv.get().executorId(), ProcessHandle.current().pid()));
-            }
-            return out.iterator();
+            return results(stack, m.windowNlls(stack.stream().map(EvalTexts.Window::tokens).toList())).iterator();
           }).collect());
       results.sort(Comparator.comparingInt(WindowResult::text).thenComparingInt(WindowResult::window));
       return results;
@@ -80,6 +74,16 @@ public final class PerplexityEvaluator {
   public static int stackSize(sparkslim.core.model.ModelSpec spec, EvalTexts texts) {
     int bySpread = (texts.windows().size() + MIN_STACKS - 1) / MIN_STACKS;
     return Math.max(1, Math.min(CausalLm.windowsPerProduct(spec, texts.seqlen()), bySpread));
+  }
+
+  /** A stack's NLLs as results, tagged with the executor that computed them. */
+  private static List<WindowResult> results(List<EvalTexts.Window> stack, double[] nlls) {
+    List<WindowResult> out = new ArrayList<>();
+    for (int i = 0; i < nlls.length; i++) {
+      EvalTexts.Window w = stack.get(i);
+      out.add(new WindowResult(w.text(), w.window(), nlls[i], SparkEnv.get().executorId(), ProcessHandle.current().pid()));
+    }
+    return out;
   }
 
   /**
@@ -125,14 +129,8 @@ public final class PerplexityEvaluator {
     JavaRDD<HiddenStack> hidden = jsc.parallelize(stacks, Math.max(1, Math.min(partitions, stacks.size())))
         .map(stack -> {
           TaskThreads.configureOnce();
-          CausalLm globals = ExecutorModels.onlyGlobals(location);
-          int n = stack.get(0).tokens().length;
-          int d = globals.spec().hiddenSize();
-          float[] h = new float[stack.size() * n * d]; // (windows·n, hiddenSize), as CausalLm.windowNlls stacks them
-          for (int w = 0; w < stack.size(); w++) {
-            System.arraycopy(globals.embed(stack.get(w).tokens()), 0, h, w * n * d, n * d);
-          }
-          return new HiddenStack(stack, h);
+          float[] h = ExecutorModels.onlyGlobals(location).embedStacked(stack.stream().map(EvalTexts.Window::tokens).toList());
+          return new HiddenStack(stack, h); // (windows·n, hiddenSize), as CausalLm.windowNlls stacks them
         }).persist(StorageLevel.MEMORY_AND_DISK_SER());
     try {
       hidden.count();
@@ -153,16 +151,9 @@ public final class PerplexityEvaluator {
       long th = System.nanoTime();
       List<WindowResult> results = new ArrayList<>(hidden.flatMap(h -> {
         TaskThreads.configureOnce();
-        CausalLm globals = ExecutorModels.onlyGlobals(location);
-        int n = h.seqLen();
-        int d = globals.spec().hiddenSize();
-        List<WindowResult> out = new ArrayList<>();
-        for (int w = 0; w < h.windows().size(); w++) {
-          EvalTexts.Window win = h.windows().get(w);
-          double nll = globals.nllFromLastHidden(java.util.Arrays.copyOfRange(h.hidden(), w * n * d, (w + 1) * n * d), win.tokens());
-          out.add(new WindowResult(win.text(), win.window(), nll, SparkEnv.get().executorId(), ProcessHandle.current().pid()));
-        }
-        return out.iterator();
+        double[] nlls = ExecutorModels.onlyGlobals(location).nllsFromStackedHidden(h.hidden(),
+            h.windows().stream().map(EvalTexts.Window::tokens).toList());
+        return results(h.windows(), nlls).iterator();
       }).collect());
       log.accept(String.format(Locale.ROOT, "final norm, head and NLL done (%.1f s)", (System.nanoTime() - th) / 1e9));
       results.sort(Comparator.comparingInt(WindowResult::text).thenComparingInt(WindowResult::window));
